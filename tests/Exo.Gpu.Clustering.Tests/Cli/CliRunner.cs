@@ -1,0 +1,22 @@
+using Exo.Gpu.Clustering.Cli;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Exo.Gpu.Clustering.Tests.Cli;
+
+/// <summary>Runs <c>exo-gpu</c> in-process with captured output and a fake clock.</summary>
+internal static class CliRunner
+{
+    public static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public static async Task<(int ExitCode, string Out, string Error)> RunAsync(params string[] args) =>
+        await RunAsync(new FakeTimeProvider(Start), args);
+
+    public static async Task<(int ExitCode, string Out, string Error)> RunAsync(TimeProvider time, params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var context = new CliContext(output, error, time, interactive: false);
+        var code = await CliApp.RunAsync(args, context, CancellationToken.None);
+        return (code, output.ToString(), error.ToString());
+    }
+}
