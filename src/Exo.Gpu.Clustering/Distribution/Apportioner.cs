@@ -165,14 +165,16 @@ internal static class Apportioner
             var quotas = scratch[..k];
             var a = scratch.Slice(k, k);
             var b = scratch.Slice(2 * k, k);
-            WaterFill(items, bounds, quotas, state[..k]);
+            var fill = WaterFill(items, bounds, quotas, state[..k]);
             switch (method)
             {
                 case ApportionmentMethod.Webster:
-                    DivisorRound(items, quotas, bounds, 0.5, counts, a, b);
+                    // Rounding half up loses nothing on average: start from the water-filled divisor itself.
+                    DivisorRound(items, fill.Multiplier, quotas, bounds, 0.5, counts, a, b);
                     break;
                 case ApportionmentMethod.DHondt:
-                    DivisorRound(items, quotas, bounds, 1.0, counts, a, b);
+                    // Flooring loses half an item per free device on average: start from the divisor that makes up for it.
+                    DivisorRound(items, fill.FreeWeight > 0 ? (fill.Rest + (fill.FreeCount / 2.0)) / fill.FreeWeight : double.NaN, quotas, bounds, 1.0, counts, a, b);
                     break;
                 default:
                     for (var i = 0; i < k; i++)
@@ -272,7 +274,7 @@ internal static class Apportioner
     /// minimums) whose total violation is larger; that side stays violated at the true λ. Each round fixes at least one
     /// device.
     /// </summary>
-    private static void WaterFill(long items, in Bounds bounds, Span<double> quotas, Span<byte> state)
+    private static WaterLevel WaterFill(long items, in Bounds bounds, Span<double> quotas, Span<byte> state)
     {
         var k = quotas.Length;
         for (var i = 0; i < k; i++)
@@ -284,12 +286,14 @@ internal static class Apportioner
         {
             long fixedSum = 0;
             double freeWeight = 0;
+            var freeCount = 0;
             for (var i = 0; i < k; i++)
             {
                 switch (state[i])
                 {
                     case Free:
                         freeWeight += bounds.Weight(i);
+                        freeCount++;
                         break;
                     case AtMinimum:
                         fixedSum += bounds.Low(i);
@@ -331,7 +335,7 @@ internal static class Apportioner
 
             if (freeWeight == 0 || (over == 0 && under == 0))
             {
-                return;
+                return new WaterLevel(rest, freeWeight, freeCount);
             }
 
             var fixAtCap = over >= under;
@@ -483,18 +487,21 @@ internal static class Apportioner
         bounds.Weight(i) > 0 && (direction > 0 ? counts[i] < bounds.High(i) : counts[i] > bounds.Low(i));
 
     /// <summary>
-    /// A divisor method with divisors <c>c + offset</c> (1 for D'Hondt, 0.5 for Webster): start from the quotas rounded
-    /// by the method's own rule, add or remove single items by priority until the total is right, then swap while a
-    /// device's next item outranks another's last one. The result is the item-by-item result.
+    /// A divisor method with divisors <c>c + offset</c> (1 for D'Hondt, 0.5 for Webster): start from
+    /// <c>clamp(round(multiplier × w))</c> by the method's own rounding, which is the exact result for some nearby total
+    /// whatever the multiplier (the water-filled quotas when it is NaN); add or remove single items by priority until the
+    /// total is right; then swap while a device's next item outranks another's last one. The result is the item-by-item
+    /// result; a good multiplier only makes it quicker.
     /// </summary>
-    private static void DivisorRound(long items, ReadOnlySpan<double> quotas, in Bounds bounds, double offset, Span<long> counts, Span<double> next, Span<double> last)
+    private static void DivisorRound(long items, double multiplier, ReadOnlySpan<double> quotas, in Bounds bounds, double offset, Span<long> counts, Span<double> next, Span<double> last)
     {
         var k = counts.Length;
         var rounding = offset == 1.0 ? 0.0 : 0.5;
         long sum = 0;
         for (var i = 0; i < k; i++)
         {
-            var q = Math.Clamp(quotas[i] + rounding, 0, MaxItems);
+            var start = double.IsNaN(multiplier) ? quotas[i] : multiplier * bounds.Weight(i);
+            var q = Math.Clamp(start + rounding, 0, MaxItems);
             var c = Math.Clamp((long)Math.Floor(q), bounds.Low(i), bounds.High(i));
             counts[i] = c;
             sum += c;
@@ -581,6 +588,16 @@ internal static class Apportioner
         }
 
         return best;
+    }
+
+    /// <summary>
+    /// Where the water settled: <see cref="Rest"/> items shared by the free devices of total weight
+    /// <see cref="FreeWeight"/> (0 when every device sits at a bound).
+    /// </summary>
+    private readonly record struct WaterLevel(double Rest, double FreeWeight, int FreeCount)
+    {
+        /// <summary>λ: a free device's quota is λ × its weight; NaN when no device is free.</summary>
+        public double Multiplier => FreeWeight > 0 ? Rest / FreeWeight : double.NaN;
     }
 
     /// <summary>Each device's weight and bounds; a device of weight 0 is pinned at its minimum.</summary>
