@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -155,20 +156,7 @@ public sealed class NvmlGpuBackend : IGpuBackend
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposeState) != 0, this);
         var entry = Find(device);
         cancellationToken.ThrowIfCancellationRequested();
-        if (!cancellationToken.CanBeCanceled)
-        {
-            Enter();
-            try
-            {
-                return new ValueTask<GpuSample>(Read(entry));
-            }
-            finally
-            {
-                Exit();
-            }
-        }
-
-        return ReadOffThreadAsync(entry, cancellationToken);
+        return cancellationToken.CanBeCanceled ? ReadOffThreadAsync(entry, cancellationToken) : new ValueTask<GpuSample>(ReadInline(entry));
     }
 
     /// <inheritdoc />
@@ -315,12 +303,25 @@ public sealed class NvmlGpuBackend : IGpuBackend
     }
 
     /// <summary>True on success, false for NOT_SUPPORTED ("not available"); throws for anything else.</summary>
-    private static bool Ok(NvmlReturn code, string function, DeviceEntry entry) => code switch
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Ok(NvmlReturn code, string function, DeviceEntry entry)
     {
-        NvmlReturn.Success => true,
-        NvmlReturn.NotSupported => false,
-        _ => throw Failure(code, function, entry),
-    };
+        if (code == NvmlReturn.Success)
+        {
+            return true;
+        }
+
+        if (code != NvmlReturn.NotSupported)
+        {
+            ThrowFailure(code, function, entry);
+        }
+
+        return false;
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowFailure(NvmlReturn code, string function, DeviceEntry entry) => throw Failure(code, function, entry);
 
     private void Enter()
     {
@@ -735,7 +736,22 @@ public sealed class NvmlGpuBackend : IGpuBackend
         return (Clamp(v1.Total), Clamp(v1.Used));
     }
 
+    /// <summary>A reading on the caller's thread, inside the call gate.</summary>
+    private GpuSample ReadInline(DeviceEntry entry)
+    {
+        Enter();
+        try
+        {
+            return Read(entry);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
     /// <summary>One reading of a device. Every call that fails other than with NOT_SUPPORTED fails the reading.</summary>
+    [SkipLocalsInit]
     private unsafe GpuSample Read(DeviceEntry entry)
     {
         var handle = entry.Handle;
