@@ -55,8 +55,8 @@ public sealed class NvmlGpuBackend : IGpuBackend
     private DeviceTable? _table;
     private int _disposeState;
     private int _activeCalls;
-    private volatile bool _memoryV1Only;
-    private volatile bool _temperatureClassicOnly;
+    private bool _memoryV1Only;
+    private bool _temperatureClassicOnly;
 
     /// <summary>Loads NVML (and the CUDA driver when present) and initializes NVML.</summary>
     /// <param name="options">The settings; defaults when <see langword="null"/>.</param>
@@ -552,7 +552,13 @@ public sealed class NvmlGpuBackend : IGpuBackend
             return null;
         }
 
-        var uuid = Utf8(text);
+        var uuid = Utf8(text).Trim();
+        if (uuid.Length == 0)
+        {
+            Log.DeviceSkipped(_logger, (int)index, "nvmlDeviceGetUUID", new NvmlErrorName(NvmlReturn.NoData), (int)NvmlReturn.NoData);
+            return null;
+        }
+
         result = NvmlNative.DeviceGetName(handle, text, NvmlConstants.DeviceNameV2BufferSize);
         if (result != NvmlReturn.Success)
         {
@@ -560,7 +566,8 @@ public sealed class NvmlGpuBackend : IGpuBackend
             return null;
         }
 
-        var facts = new NvmlFacts((int)index, handle, uuid, Utf8(text));
+        var name = Utf8(text).Trim();
+        var facts = new NvmlFacts((int)index, handle, uuid, name.Length > 0 ? name : "NVIDIA GPU");
         var api = _nvml.Optional;
 
         NvmlPciInfo pci;
@@ -571,10 +578,10 @@ public sealed class NvmlGpuBackend : IGpuBackend
             facts.PciKey = PciBusIds.Normalize(facts.PciBusId);
         }
 
-        var memory = ReadMemory(handle, out var memoryResult);
-        if (Fact(memoryResult, uuid, "nvmlDeviceGetMemoryInfo"))
+        var (memoryResult, memoryFunction) = ReadMemory(handle, api, out var total, out _);
+        if (Fact(memoryResult, uuid, memoryFunction))
         {
-            facts.TotalMemoryBytes = memory.Total;
+            facts.TotalMemoryBytes = total;
         }
 
         int major = 0, minor = 0;
@@ -715,25 +722,42 @@ public sealed class NvmlGpuBackend : IGpuBackend
     }
 
     /// <summary>Total and used memory: <c>nvmlDeviceGetMemoryInfo_v2</c> where it exists and accepts the version, else v1.</summary>
-    private unsafe (long Total, long Used) ReadMemory(nint handle, out NvmlReturn result)
+    /// <returns>The NVML result and the name of the function that produced it.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe (NvmlReturn Result, string Function) ReadMemory(nint handle, NvmlOptionalApi api, out long total, out long used)
     {
-        var v2 = _nvml.Optional.GetMemoryInfoV2;
-        if (v2 != null && !_memoryV1Only)
+        NvmlReturn result;
+        if (api.GetMemoryInfoV2 != null && !_memoryV1Only)
         {
-            var memory = new NvmlMemoryV2 { Version = NvmlConstants.MemoryV2Version };
-            result = v2(handle, &memory);
+            NvmlMemoryV2 v2;
+            v2.Version = NvmlConstants.MemoryV2Version;
+            result = api.GetMemoryInfoV2(handle, &v2);
             if (result is not (NvmlReturn.ArgumentVersionMismatch or NvmlReturn.FunctionNotFound))
             {
-                return (Clamp(memory.Total), Clamp(memory.Used));
+                total = Clamp(v2.Total);
+                used = Clamp(v2.Used);
+                return (result, "nvmlDeviceGetMemoryInfo_v2");
             }
 
-            _memoryV1Only = true;
-            Log.FallingBack(_logger, "nvmlDeviceGetMemoryInfo_v2", new NvmlErrorName(result), "nvmlDeviceGetMemoryInfo");
+            FallBack(ref _memoryV1Only, "nvmlDeviceGetMemoryInfo_v2", result, "nvmlDeviceGetMemoryInfo");
         }
 
         NvmlMemory v1;
         result = NvmlNative.DeviceGetMemoryInfo(handle, &v1);
-        return (Clamp(v1.Total), Clamp(v1.Used));
+        total = Clamp(v1.Total);
+        used = Clamp(v1.Used);
+        return (result, "nvmlDeviceGetMemoryInfo");
+    }
+
+    /// <summary>Switches a newer call off for good (its struct version is refused), and says so once.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void FallBack(ref bool flag, string function, NvmlReturn result, string fallback)
+    {
+        if (!Volatile.Read(ref flag))
+        {
+            Volatile.Write(ref flag, true);
+            Log.FallingBack(_logger, function, new NvmlErrorName(result), fallback);
+        }
     }
 
     /// <summary>A reading on the caller's thread, inside the call gate.</summary>
@@ -751,6 +775,7 @@ public sealed class NvmlGpuBackend : IGpuBackend
     }
 
     /// <summary>One reading of a device. Every call that fails other than with NOT_SUPPORTED fails the reading.</summary>
+    /// <remarks>The hot path of a poll: the fallbacks and the throws live in methods of their own, so this one stays small.</remarks>
     [SkipLocalsInit]
     private unsafe GpuSample Read(DeviceEntry entry)
     {
@@ -758,89 +783,93 @@ public sealed class NvmlGpuBackend : IGpuBackend
         var api = _nvml.Optional;
         var timestamp = _time.GetUtcNow();
 
-        long? used = null, total = null;
-        var memory = ReadMemory(handle, out var result);
-        if (Ok(result, _memoryV1Only || api.GetMemoryInfoV2 == null ? "nvmlDeviceGetMemoryInfo" : "nvmlDeviceGetMemoryInfo_v2", entry))
-        {
-            used = memory.Used;
-            total = memory.Total;
-        }
+        var (memoryResult, memoryFunction) = ReadMemory(handle, api, out var total, out var used);
+        var hasMemory = Ok(memoryResult, memoryFunction, entry);
 
         NvmlUtilization utilization;
         var hasUtilization = Ok(NvmlNative.DeviceGetUtilizationRates(handle, &utilization), "nvmlDeviceGetUtilizationRates", entry);
 
-        double? temperature = ReadTemperature(entry);
+        var hasTemperature = ReadTemperature(entry, api, out var celsius);
 
-        uint milliwatts = 0;
-        double? power = Ok(NvmlNative.DeviceGetPowerUsage(handle, &milliwatts), "nvmlDeviceGetPowerUsage", entry) ? milliwatts / 1000.0 : null;
-        double? limit = Ok(NvmlNative.DeviceGetEnforcedPowerLimit(handle, &milliwatts), "nvmlDeviceGetEnforcedPowerLimit", entry) ? milliwatts / 1000.0 : null;
+        uint power, limit, clock;
+        var hasPower = Ok(NvmlNative.DeviceGetPowerUsage(handle, &power), "nvmlDeviceGetPowerUsage", entry);
+        var hasLimit = Ok(NvmlNative.DeviceGetEnforcedPowerLimit(handle, &limit), "nvmlDeviceGetEnforcedPowerLimit", entry);
+        var hasClock = Ok(NvmlNative.DeviceGetClockInfo(handle, NvmlConstants.ClockSm, &clock), "nvmlDeviceGetClockInfo", entry);
 
-        uint clock = 0;
-        int? smClock = Ok(NvmlNative.DeviceGetClockInfo(handle, NvmlConstants.ClockSm, &clock), "nvmlDeviceGetClockInfo", entry) ? (int)Math.Min(clock, int.MaxValue) : null;
-
-        ulong mask = 0;
-        GpuClockEventReasons? reasons = null;
+        ulong reasons;
+        bool hasReasons;
         if (api.GetClocksEventReasons != null)
         {
-            reasons = Ok(api.GetClocksEventReasons(handle, &mask), "nvmlDeviceGetCurrentClocksEventReasons", entry) ? (GpuClockEventReasons)mask : null;
+            hasReasons = Ok(api.GetClocksEventReasons(handle, &reasons), "nvmlDeviceGetCurrentClocksEventReasons", entry);
         }
         else if (api.GetClocksThrottleReasons != null)
         {
-            reasons = Ok(api.GetClocksThrottleReasons(handle, &mask), "nvmlDeviceGetCurrentClocksThrottleReasons", entry) ? (GpuClockEventReasons)mask : null;
+            hasReasons = Ok(api.GetClocksThrottleReasons(handle, &reasons), "nvmlDeviceGetCurrentClocksThrottleReasons", entry);
+        }
+        else
+        {
+            reasons = 0;
+            hasReasons = false;
         }
 
-        ulong count = 0;
-        long? corrected = Ok(
-            NvmlNative.DeviceGetTotalEccErrors(handle, NvmlConstants.MemoryErrorCorrected, NvmlConstants.EccCounterVolatile, &count),
+        ulong corrected, uncorrected;
+        var hasCorrected = Ok(
+            NvmlNative.DeviceGetTotalEccErrors(handle, NvmlConstants.MemoryErrorCorrected, NvmlConstants.EccCounterVolatile, &corrected),
             "nvmlDeviceGetTotalEccErrors",
-            entry) ? Clamp(count) : null;
-        long? uncorrected = Ok(
-            NvmlNative.DeviceGetTotalEccErrors(handle, NvmlConstants.MemoryErrorUncorrected, NvmlConstants.EccCounterVolatile, &count),
+            entry);
+        var hasUncorrected = Ok(
+            NvmlNative.DeviceGetTotalEccErrors(handle, NvmlConstants.MemoryErrorUncorrected, NvmlConstants.EccCounterVolatile, &uncorrected),
             "nvmlDeviceGetTotalEccErrors",
-            entry) ? Clamp(count) : null;
+            entry);
 
         return new GpuSample
         {
             Timestamp = timestamp,
-            MemoryUsedBytes = used,
-            MemoryTotalBytes = total,
+            MemoryUsedBytes = hasMemory ? used : null,
+            MemoryTotalBytes = hasMemory ? total : null,
             UtilizationPercent = hasUtilization ? utilization.Gpu : null,
             MemoryUtilizationPercent = hasUtilization ? utilization.Memory : null,
-            TemperatureC = temperature,
-            PowerW = power,
-            PowerLimitW = limit,
-            SmClockMHz = smClock,
-            ClockEventReasons = reasons,
-            EccCorrectedErrors = corrected,
-            EccUncorrectedErrors = uncorrected,
+            TemperatureC = hasTemperature ? celsius : null,
+            PowerW = hasPower ? power / 1000.0 : null,
+            PowerLimitW = hasLimit ? limit / 1000.0 : null,
+            SmClockMHz = hasClock ? (int)Math.Min(clock, int.MaxValue) : null,
+            ClockEventReasons = hasReasons ? (GpuClockEventReasons)reasons : null,
+            EccCorrectedErrors = hasCorrected ? Clamp(corrected) : null,
+            EccUncorrectedErrors = hasUncorrected ? Clamp(uncorrected) : null,
         };
     }
 
-    private unsafe double? ReadTemperature(DeviceEntry entry)
+    /// <summary>The GPU temperature: <c>nvmlDeviceGetTemperatureV</c> where it exists and accepts the version, else the classic call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe bool ReadTemperature(DeviceEntry entry, NvmlOptionalApi api, out int celsius)
     {
-        var api = _nvml.Optional;
         NvmlReturn result;
         if (api.GetTemperatureV != null && !_temperatureClassicOnly)
         {
-            var reading = new NvmlTemperatureV1 { Version = NvmlConstants.TemperatureV1Version, SensorType = NvmlConstants.TemperatureGpu };
+            NvmlTemperatureV1 reading;
+            reading.Version = NvmlConstants.TemperatureV1Version;
+            reading.SensorType = NvmlConstants.TemperatureGpu;
+            reading.Temperature = 0;
             result = api.GetTemperatureV(entry.Handle, &reading);
+            celsius = reading.Temperature;
             if (result is not (NvmlReturn.ArgumentVersionMismatch or NvmlReturn.FunctionNotFound) || api.GetTemperature == null)
             {
-                return Ok(result, "nvmlDeviceGetTemperatureV", entry) ? reading.Temperature : null;
+                return Ok(result, "nvmlDeviceGetTemperatureV", entry);
             }
 
-            _temperatureClassicOnly = true;
-            Log.FallingBack(_logger, "nvmlDeviceGetTemperatureV", new NvmlErrorName(result), "nvmlDeviceGetTemperature");
+            FallBack(ref _temperatureClassicOnly, "nvmlDeviceGetTemperatureV", result, "nvmlDeviceGetTemperature");
         }
 
         if (api.GetTemperature == null)
         {
-            return null;
+            celsius = 0;
+            return false;
         }
 
-        uint celsius = 0;
-        result = api.GetTemperature(entry.Handle, NvmlConstants.TemperatureGpu, &celsius);
-        return Ok(result, "nvmlDeviceGetTemperature", entry) ? celsius : null;
+        uint value;
+        result = api.GetTemperature(entry.Handle, NvmlConstants.TemperatureGpu, &value);
+        celsius = (int)Math.Min(value, int.MaxValue);
+        return Ok(result, "nvmlDeviceGetTemperature", entry);
     }
 
     /// <summary>A discovered device and its NVML handle (stable for the NVML session).</summary>

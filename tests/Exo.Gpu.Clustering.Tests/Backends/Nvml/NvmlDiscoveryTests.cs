@@ -189,6 +189,19 @@ public class NvmlDiscoveryTests
         devices.Should().ContainSingle().Which.Index.Should().Be(1);
     }
 
+    [Fact]
+    public async Task DiscoverAsync_BlankIdentity_SkippedOrNamedGenerically()
+    {
+        Fake.Reset(2);
+        Fake.Set(0, "uuid", "");
+        Fake.Set(1, "name", " ");
+        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+
+        var devices = await backend.DiscoverAsync(CancellationToken.None);
+
+        devices.Should().ContainSingle().Which.Should().Match<GpuDevice>(d => d.Index == 1 && d.Name == "NVIDIA GPU");
+    }
+
     [Theory]
     [InlineData("nvmlDeviceGetPciInfo_v3")]
     [InlineData("nvmlDeviceGetMaxClockInfo")]
