@@ -1,0 +1,90 @@
+using Exo.Gpu.Clustering.Devices;
+
+namespace Exo.Gpu.Clustering.Scheduling;
+
+/// <summary>
+/// A reservation of memory (and, when the selector limits them, a concurrency slot) on one device, or on several for
+/// a gang request. Release it with <see cref="DisposeAsync"/> (<c>await using</c>), which is idempotent and wakes
+/// waiting requests.
+/// </summary>
+/// <remarks>
+/// <para>A small handle (a struct, so granting one allocates nothing): copies refer to the same lease, and releasing
+/// through any copy releases it once; releasing again, through any copy, does nothing. <c>default(GpuLease)</c> holds
+/// nothing (what <see cref="DeviceSelector.TryAcquire"/> returns when it fails).</para>
+/// <para><see cref="Token"/> fires when the lease is revoked: a device of the lease is lost or becomes unhealthy, or
+/// the cluster shuts down. A revoked lease still holds its reservation until it is released, so stop the work and
+/// release it.</para>
+/// </remarks>
+public readonly struct GpuLease : IAsyncDisposable, IDisposable, IEquatable<GpuLease>
+{
+    private readonly LeaseCore? _core;
+    private readonly int _generation;
+    private readonly IReadOnlyList<GpuDevice>? _devices;
+
+    internal GpuLease(LeaseCore core, int generation, IReadOnlyList<GpuDevice> devices, long memoryBytes, long id, CancellationToken token)
+    {
+        _core = core;
+        _generation = generation;
+        _devices = devices;
+        MemoryBytes = memoryBytes;
+        Token = token;
+        Id = id;
+    }
+
+    /// <summary>The device (the first one, for a gang).</summary>
+    /// <exception cref="InvalidOperationException">This is <c>default(GpuLease)</c>, which holds no device.</exception>
+    public GpuDevice Device => _devices is { } d ? d[0] : throw NoLease();
+
+    /// <summary>Every device of the lease: one, or the gang's, in the order chosen.</summary>
+    /// <exception cref="InvalidOperationException">This is <c>default(GpuLease)</c>, which holds no device.</exception>
+    public IReadOnlyList<GpuDevice> Devices => _devices ?? throw NoLease();
+
+    /// <summary>The memory reserved on each device, in bytes.</summary>
+    public long MemoryBytes { get; }
+
+    /// <summary>Fires when the lease is revoked (a device lost or unhealthy, or shutdown); never fires for <c>default(GpuLease)</c>.</summary>
+    public CancellationToken Token { get; }
+
+    /// <summary>The lease's number, unique within its selector (0 for <c>default(GpuLease)</c>).</summary>
+    public long Id { get; }
+
+    /// <summary>Whether the lease is granted and not yet released (a revoked lease is held until released).</summary>
+    public bool IsHeld => _core is { } core && core.IsHeld(_generation);
+
+    /// <summary>Releases the lease: its reservation returns to the device and waiting requests are examined. Idempotent.</summary>
+    /// <returns>A completed task: releasing never waits.</returns>
+    public ValueTask DisposeAsync()
+    {
+        _core?.Release(_generation);
+        return default;
+    }
+
+    /// <summary>Releases the lease, like <see cref="DisposeAsync"/>. Idempotent.</summary>
+    public void Dispose() => _core?.Release(_generation);
+
+    /// <summary>Whether both handles refer to the same grant.</summary>
+    /// <param name="other">The other handle.</param>
+    public bool Equals(GpuLease other) => ReferenceEquals(_core, other._core) && _generation == other._generation && Id == other.Id;
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => obj is GpuLease other && Equals(other);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Id, _generation);
+
+    /// <summary>Formats as <c>lease 12: 20 GiB on 3: NVIDIA H100 … (GPU-…)</c>.</summary>
+    public override string ToString() =>
+        _devices is null ? "no lease" : $"lease {Id}: {ByteSize.Format(MemoryBytes)} on {string.Join(", ", _devices)}";
+
+    /// <summary>Whether both handles refer to the same grant.</summary>
+    /// <param name="left">One handle.</param>
+    /// <param name="right">The other.</param>
+    public static bool operator ==(GpuLease left, GpuLease right) => left.Equals(right);
+
+    /// <summary>Whether the handles refer to different grants.</summary>
+    /// <param name="left">One handle.</param>
+    /// <param name="right">The other.</param>
+    public static bool operator !=(GpuLease left, GpuLease right) => !left.Equals(right);
+
+    private static InvalidOperationException NoLease() => new("This GpuLease is default: it holds no device.");
+}
