@@ -32,8 +32,7 @@ public sealed partial class DeviceSelector
             lease = GrantLocked(table, request.MemoryBytes, chosen);
         }
 
-        _metrics.Granted.Add(1);
-        _metrics.Active.Add(1);
+        _metrics.OnGranted(null);
         return true;
     }
 
@@ -70,9 +69,7 @@ public sealed partial class DeviceSelector
             if (_head is null && TrySelectCore(new LiveStates(_source), request, resolved, table, chosen, advance: true))
             {
                 var lease = GrantLocked(table, request.MemoryBytes, chosen);
-                _metrics.Granted.Add(1);
-                _metrics.Active.Add(1);
-                _metrics.WaitDuration.Record(0);
+                _metrics.OnGranted(0);
                 return new ValueTask<GpuLease>(lease);
             }
 
@@ -282,12 +279,7 @@ public sealed partial class DeviceSelector
         }
 
         own?.Dispose();
-        if (!revoked)
-        {
-            _metrics.Released.Add(1);
-        }
-
-        _metrics.Active.Add(-1);
+        _metrics.OnReleased(revoked);
     }
 
     private static void Reserve(DeviceTable table, int slot, long bytes)
@@ -436,9 +428,7 @@ public sealed partial class DeviceSelector
             var lease = GrantLocked(table, request.MemoryBytes, chosen);
             DequeueLocked(waiter);
             waiter.Registration.Unregister();
-            _metrics.Granted.Add(1);
-            _metrics.Active.Add(1);
-            _metrics.WaitDuration.Record(_time.GetElapsedTime(waiter.EnqueuedTimestamp).TotalSeconds);
+            _metrics.OnGranted(_time.GetElapsedTime(waiter.EnqueuedTimestamp).TotalSeconds);
             waiter.TrySetResult(lease);
         }
     }

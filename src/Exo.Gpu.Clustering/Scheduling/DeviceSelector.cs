@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Exo.Gpu.Clustering.Devices;
 using Exo.Gpu.Clustering.Telemetry;
@@ -69,6 +70,12 @@ public sealed partial class DeviceSelector : IAsyncDisposable
 
     /// <summary>The hot limit in °C.</summary>
     private readonly double _hot;
+
+    /// <summary>1 / (hot limit − 25 °C): the temperature component's scale.</summary>
+    private readonly double _inverseTemperatureSpan;
+
+    /// <summary>See <see cref="InverseWeights"/>.</summary>
+    private readonly double[] _inverseWeights;
 
     /// <summary>Concurrency slots per device (<see cref="int.MaxValue"/> when unlimited).</summary>
     private readonly int _maxLeases;
@@ -155,6 +162,8 @@ public sealed partial class DeviceSelector : IAsyncDisposable
         _wPower = options.Weights.PowerHeadroom;
         _headroom = options.MemoryHeadroomBytes;
         _hot = options.HotTemperatureC;
+        _inverseTemperatureSpan = 1 / (_hot - 25);
+        _inverseWeights = InverseWeights(_wFree, _wUtil, _wTemp, _wPower);
         _maxLeases = options.MaxLeasesPerDevice ?? int.MaxValue;
         _topK = options.RandomTopK;
 #pragma warning disable CA5394 // Scheduling randomness, not security.
@@ -481,8 +490,11 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// Whether the device at <paramref name="slot"/> is eligible. With <paramref name="reasons"/> <see langword="null"/>
     /// it stops at the first failure and allocates nothing (the hot path); otherwise it collects every reason.
     /// </summary>
-    private bool Evaluate(GpuRequest request, ResolvedRequest resolved, DeviceTable table, int slot, in DeviceState state, Rejections? reasons, out long available)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Evaluate(GpuRequest request, ResolvedRequest resolved, DeviceTable table, int slot, Reading reading, Rejections? reasons, out long available)
     {
+        // Inlined into its callers: where reasons is the constant null (the hot path), the JIT drops every branch
+        // that explains; the messages are built by the non-inlined Describe methods.
         available = 0;
         if (reasons is null)
         {
@@ -496,7 +508,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
             AddStaticReasons(request, table, slot, reasons);
         }
 
-        var health = state.Health;
+        var health = reading.Health;
         if (health != GpuHealth.Healthy && !(health == GpuHealth.Degraded && request.AllowDegraded))
         {
             if (reasons is null)
@@ -504,78 +516,67 @@ public sealed partial class DeviceSelector : IAsyncDisposable
                 return false;
             }
 
-            reasons.Add(
-                health == GpuHealth.Degraded ? "health Degraded (the request allows only Healthy)" : $"health {health}",
-                health == GpuHealth.Degraded ? Rejections.Mild : Rejections.Down);
+            reasons.Add(Describe.Health(health), health == GpuHealth.Degraded ? Rejections.Mild : Rejections.Down);
         }
 
-        var fresh = state.HasFreshSample;
-        if (!fresh)
+        if (!reading.Fresh)
         {
             if (reasons is null)
             {
                 return false;
             }
 
-            reasons.Add(state.SampleAge == TimeSpan.MaxValue ? "no telemetry reading yet" : $"telemetry stale (last reading {Seconds(state.SampleAge)} old)", Rejections.Down);
+            reasons.Add(Describe.Stale(reading.Age), Rejections.Down);
         }
-        else if (request.MaxTelemetryAge is { } maxAge && state.SampleAge > maxAge)
+        else if (request.MaxTelemetryAge is { } maxAge && reading.Age > maxAge)
         {
             if (reasons is null)
             {
                 return false;
             }
 
-            reasons.Add($"telemetry {Seconds(state.SampleAge)} old, the request allows {Seconds(maxAge)}", Rejections.Mild);
+            reasons.Add(Describe.TooOld(reading.Age, maxAge), Rejections.Mild);
         }
 
-        if (fresh)
+        if (reading.Fresh)
         {
-            var temperature = state.Sample.TemperatureC;
-            if (temperature is double t && t >= _hot)
+            if (reading.HasTemperature && reading.Temperature >= _hot)
             {
                 if (reasons is null)
                 {
                     return false;
                 }
 
-                reasons.Add(string.Create(CultureInfo.InvariantCulture, $"temperature {t:0.#} °C >= hot limit {_hot:0.#} °C"), Rejections.Load);
+                reasons.Add(Describe.Hot(reading.Temperature, _hot), Rejections.Load);
             }
 
-            if (request.MaxTemperatureC is double maxT && !(temperature is double t2 && t2 <= maxT))
+            if (request.MaxTemperatureC is double maxT && !(reading.HasTemperature && reading.Temperature <= maxT))
             {
                 if (reasons is null)
                 {
                     return false;
                 }
 
-                reasons.Add(temperature is double t3
-                    ? string.Create(CultureInfo.InvariantCulture, $"temperature {t3:0.#} °C > max {maxT:0.#} °C")
-                    : "temperature not reported (the request limits it)",
-                    Rejections.Load);
+                reasons.Add(Describe.AboveMaxTemperature(reading.HasTemperature ? reading.Temperature : null, maxT), Rejections.Load);
             }
 
-            if (request.MaxUtilizationPercent is double maxU && !(state.Sample.UtilizationPercent is double u && u <= maxU))
+            if (request.MaxUtilizationPercent is double maxU && !(reading.HasUtilization && reading.Utilization <= maxU))
             {
                 if (reasons is null)
                 {
                     return false;
                 }
 
-                reasons.Add(state.Sample.UtilizationPercent is double u2
-                    ? string.Create(CultureInfo.InvariantCulture, $"utilization {u2:0.#} % > max {maxU:0.#} %")
-                    : "utilization not reported (the request limits it)",
-                    Rejections.Load);
+                reasons.Add(Describe.AboveMaxUtilization(reading.HasUtilization ? reading.Utilization : null, maxU), Rejections.Load);
             }
         }
 
         var capacity = table.Capacity[slot];
         var reserved = Volatile.Read(ref table.Reserved[slot]);
         available = capacity - reserved;
-        long? observed = fresh ? state.Sample.MemoryFreeBytes : null;
-        if (observed is long free)
+        if (reading.HasMemoryFree)
         {
-            available = Math.Min(available, free - _headroom);
+            available = Math.Min(available, reading.MemoryFree - _headroom);
         }
 
         // Below zero only when the device has less free than the headroom: then even a request for nothing fails.
@@ -592,74 +593,146 @@ public sealed partial class DeviceSelector : IAsyncDisposable
                 return false;
             }
 
-            var detail = $"{ByteSize.Format(reserved)} reserved of {ByteSize.Format(capacity)} capacity";
-            if (observed is long o)
-            {
-                detail += $", {ByteSize.Format(o)} free observed";
-                if (o < _headroom)
-                {
-                    detail += $", below the {ByteSize.Format(_headroom)} headroom";
-                }
-            }
-
-            reasons.Add($"needs {ByteSize.Format(request.MemoryBytes)}, {ByteSize.Format(available)} free after reservations ({detail})", Rejections.Room);
+            reasons.Add(Describe.NoRoom(request.MemoryBytes, available, reserved, capacity, reading.HasMemoryFree ? reading.MemoryFree : null, _headroom), Rejections.Room);
         }
 
-        var leases = Volatile.Read(ref table.Leases[slot]);
-        if (leases >= _maxLeases)
+        if (Volatile.Read(ref table.Leases[slot]) >= _maxLeases)
         {
             if (reasons is null)
             {
                 return false;
             }
 
-            reasons.Add(string.Create(CultureInfo.InvariantCulture, $"all {_maxLeases} concurrency slots in use"), Rejections.Room);
+            reasons.Add(Describe.SlotsFull(_maxLeases), Rejections.Room);
         }
 
         return reasons is null || reasons.Count == 0;
     }
 
-    private static string Seconds(TimeSpan age) => age.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";
-
-    /// <summary>The <see cref="GpuSelectionStrategy.BestScore"/> score of a device with a fresh reading.</summary>
-    private GpuScoreBreakdown Score(in GpuSample sample, long available, DeviceTable table)
+    /// <summary>The rejection messages, kept out of <see cref="Evaluate"/> so its frame stays lean.</summary>
+    private static class Describe
     {
-        var free = table.MaxCapacity > 0 ? Math.Clamp((double)available / table.MaxCapacity, 0, 1) : 0;
-        var sum = _wFree * free;
-        var weights = _wFree;
-        double? util = null, temp = null, power = null;
-        if (sample.UtilizationPercent is double u)
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static string Health(GpuHealth health) =>
+            health == GpuHealth.Degraded ? "health Degraded (the request allows only Healthy)" : $"health {health}";
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static string Stale(TimeSpan age) =>
+            age == TimeSpan.MaxValue ? "no telemetry reading yet" : $"telemetry stale (last reading {Seconds(age)} old)";
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static string TooOld(TimeSpan age, TimeSpan max) => $"telemetry {Seconds(age)} old, the request allows {Seconds(max)}";
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static string Hot(double t, double hot) =>
+            string.Create(CultureInfo.InvariantCulture, $"temperature {t:0.#} °C >= hot limit {hot:0.#} °C");
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static string AboveMaxTemperature(double? t, double max) => t is double v
+            ? string.Create(CultureInfo.InvariantCulture, $"temperature {v:0.#} °C > max {max:0.#} °C")
+            : "temperature not reported (the request limits it)";
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static string AboveMaxUtilization(double? u, double max) => u is double v
+            ? string.Create(CultureInfo.InvariantCulture, $"utilization {v:0.#} % > max {max:0.#} %")
+            : "utilization not reported (the request limits it)";
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static string NoRoom(long needed, long available, long reserved, long capacity, long? observed, long headroom)
         {
-            util = Math.Clamp(1 - (u / 100), 0, 1);
-            sum += _wUtil * util.Value;
-            weights += _wUtil;
+            var detail = $"{ByteSize.Format(reserved)} reserved of {ByteSize.Format(capacity)} capacity";
+            if (observed is long o)
+            {
+                detail += $", {ByteSize.Format(o)} free observed";
+                if (o < headroom)
+                {
+                    detail += $", below the {ByteSize.Format(headroom)} headroom";
+                }
+            }
+
+            return $"needs {ByteSize.Format(needed)}, {ByteSize.Format(available)} free after reservations ({detail})";
         }
 
-        if (sample.TemperatureC is double t)
-        {
-            temp = Math.Clamp((_hot - t) / (_hot - 25), 0, 1);
-            sum += _wTemp * temp.Value;
-            weights += _wTemp;
-        }
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public static string SlotsFull(int slots) => string.Create(CultureInfo.InvariantCulture, $"all {slots} concurrency slots in use");
 
-        if (sample.PowerW is double p && sample.PowerLimitW is double limit && limit > 0)
-        {
-            power = Math.Clamp(1 - (p / limit), 0, 1);
-            sum += _wPower * power.Value;
-            weights += _wPower;
-        }
-
-        return new GpuScoreBreakdown(weights > 0 ? sum / weights : 0, free, util, temp, power);
+        private static string Seconds(TimeSpan age) => age.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";
     }
 
+    /// <summary>The <see cref="GpuSelectionStrategy.BestScore"/> score of a device with a fresh reading.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private double ScoreTotal(Reading reading, long available, DeviceTable table)
+    {
+        // Only the components the device reports count; the divisions are precomputed reciprocals except the power
+        // ratio (this runs once per device per selection).
+        var sum = _wFree * FreeComponent(available, table);
+        var present = 0;
+        if (reading.HasUtilization)
+        {
+            sum += _wUtil * UtilizationComponent(reading.Utilization);
+            present |= 1;
+        }
+
+        if (reading.HasTemperature)
+        {
+            sum += _wTemp * TemperatureComponent(reading.Temperature);
+            present |= 2;
+        }
+
+        if (reading.HasPowerHeadroom)
+        {
+            sum += _wPower * PowerComponent(reading.Power, reading.PowerLimit);
+            present |= 4;
+        }
+
+        return sum * _inverseWeights[present];
+    }
+
+    /// <summary>The score and its components (for <see cref="Explain"/>), from the same formulas as <see cref="ScoreTotal"/>.</summary>
+    private GpuScoreBreakdown Score(in Reading reading, long available, DeviceTable table) => new(
+        ScoreTotal(reading, available, table),
+        FreeComponent(available, table),
+        reading.HasUtilization ? UtilizationComponent(reading.Utilization) : null,
+        reading.HasTemperature ? TemperatureComponent(reading.Temperature) : null,
+        reading.HasPowerHeadroom ? PowerComponent(reading.Power, reading.PowerLimit) : null);
+
+    /// <summary>1 / (sum of the weights of the components present), indexed by a mask: 1 utilization, 2 temperature, 4 power.</summary>
+    private static double[] InverseWeights(double free, double utilization, double temperature, double power)
+    {
+        var inverse = new double[8];
+        for (var mask = 0; mask < 8; mask++)
+        {
+            var sum = free + ((mask & 1) != 0 ? utilization : 0) + ((mask & 2) != 0 ? temperature : 0) + ((mask & 4) != 0 ? power : 0);
+            inverse[mask] = sum > 0 ? 1 / sum : 0;
+        }
+
+        return inverse;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Clamp01(double value) => value < 0 ? 0 : value > 1 ? 1 : value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double FreeComponent(long available, DeviceTable table) => Clamp01(available * table.InverseMaxCapacity);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double UtilizationComponent(double utilization) => Clamp01(1 - (utilization * 0.01));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private double TemperatureComponent(double temperature) => Clamp01((_hot - temperature) * _inverseTemperatureSpan);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double PowerComponent(double power, double limit) => Clamp01(1 - (power / limit));
+
     /// <summary>The strategy's ranking key of an eligible device: higher is better.</summary>
-    private double Key(GpuSelectionStrategy strategy, in DeviceState state, long available, DeviceTable table, int slot, int roundRobinStart) => strategy switch
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private double Key(GpuSelectionStrategy strategy, Reading reading, long available, DeviceTable table, int slot, int roundRobinStart) => strategy switch
     {
         GpuSelectionStrategy.MostFreeMemory => available,
-        GpuSelectionStrategy.LeastUtilized => state.Sample.UtilizationPercent is double u ? -u : -1000,
+        GpuSelectionStrategy.LeastUtilized => reading.HasUtilization ? -reading.Utilization : -1000,
         GpuSelectionStrategy.BestFit => -available,
         GpuSelectionStrategy.RoundRobin => -((slot - roundRobinStart + table.Count) % table.Count),
-        _ => Score(state.Sample, available, table).Total,
+        _ => ScoreTotal(reading, available, table),
     };
 
     /// <summary>
@@ -667,7 +740,50 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// in a pooled array above <see cref="StackLimit"/> devices). <paramref name="advance"/> moves the round-robin
     /// counter and the random sequence on; <see cref="Explain"/> peeks without moving them.
     /// </summary>
+    [SkipLocalsInit]
     private bool TrySelectCore<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, DeviceTable table, Span<int> chosen, bool advance)
+        where TStates : struct, IStateReader
+    {
+        // The stack buffer lives here, in a method without loops, so that the scanning method below is tiered up
+        // with profile data like any other (a method with both loops and stackalloc is compiled once, without it).
+        if (IsSingle(request, chosen.Length))
+        {
+            return Scan(states, request, resolved, table, chosen, advance, default);
+        }
+
+        if (table.Count > StackLimit)
+        {
+            return TrySelectRented(states, request, resolved, table, chosen, advance);
+        }
+
+        Span<Candidate> candidates = stackalloc Candidate[table.Count];
+        return Scan(states, request, resolved, table, chosen, advance, candidates);
+    }
+
+    /// <summary>One device by a deterministic strategy (the common case): the scan keeps the best in hand and needs no candidate list.</summary>
+    private bool IsSingle(GpuRequest request, int count) =>
+        count == 1 && StrategyOf(request) is not (GpuSelectionStrategy.RandomTopK or GpuSelectionStrategy.PowerOfTwoChoices);
+
+    private bool TrySelectRented<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, DeviceTable table, Span<int> chosen, bool advance)
+        where TStates : struct, IStateReader
+    {
+        var rented = ArrayPool<Candidate>.Shared.Rent(table.Count);
+        try
+        {
+            return Scan(states, request, resolved, table, chosen, advance, rented);
+        }
+        finally
+        {
+            ArrayPool<Candidate>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// Filters, ranks and picks <c>chosen.Length</c> devices, using <paramref name="candidates"/> (at least one entry
+    /// per device) as scratch, so it allocates nothing. <paramref name="advance"/> moves the round-robin counter and
+    /// the random sequence on; <see cref="Explain"/> peeks without moving them.
+    /// </summary>
+    private bool Scan<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, DeviceTable table, Span<int> chosen, bool advance, Span<Candidate> candidates)
         where TStates : struct, IStateReader
     {
         var count = chosen.Length;
@@ -685,47 +801,62 @@ public sealed partial class DeviceSelector : IAsyncDisposable
             start = (int)((ulong)ticket % (ulong)n);
         }
 
-        Candidate[]? rented = null;
-        var candidates = n <= StackLimit ? stackalloc Candidate[n] : (rented = ArrayPool<Candidate>.Shared.Rent(n));
-        try
+        var m = 0;
+        var allowed = resolved.Allowed;
+        var needAge = request.MaxTelemetryAge.HasValue;
+
+        var single = IsSingle(request, count);
+
+        // When the static constraints allow one device for a one-device request (a pinned request, a one-device
+        // cluster), it is taken if eligible: there is nothing to rank.
+        var rank = !(single && resolved.AllowedCount == 1);
+        var best = default(Candidate);
+        for (var slot = 0; slot < n; slot++)
         {
-            var m = 0;
-            var allowed = resolved.Allowed;
-            for (var slot = 0; slot < n; slot++)
+            if (!allowed[slot])
             {
-                if (!allowed[slot])
-                {
-                    continue;
-                }
-
-                var state = states.Get(slot);
-                if (!Evaluate(request, resolved, table, slot, state, null, out var available))
-                {
-                    continue;
-                }
-
-                ref var c = ref candidates[m++];
-                c.Slot = slot;
-                c.Key = Key(strategy, state, available, table, slot, start);
-                c.Reserved = Volatile.Read(ref table.Reserved[slot]);
-                c.Leases = Volatile.Read(ref table.Leases[slot]);
+                continue;
             }
 
-            if (m < count)
+            var reading = new Reading(states.Get(slot), needAge);
+            if (!Evaluate(request, resolved, table, slot, reading, null, out var available))
             {
-                return false;
+                continue;
             }
 
-            Pick(strategy, candidates[..m], chosen, advance);
+            var c = new Candidate
+            {
+                Slot = slot,
+                Key = rank ? Key(strategy, reading, available, table, slot, start) : 0,
+                Reserved = Volatile.Read(ref table.Reserved[slot]),
+                Leases = Volatile.Read(ref table.Leases[slot]),
+            };
+            if (single)
+            {
+                if (m++ == 0 || Better(c, best))
+                {
+                    best = c;
+                }
+            }
+            else
+            {
+                candidates[m++] = c;
+            }
+        }
+
+        if (m < count)
+        {
+            return false;
+        }
+
+        if (single)
+        {
+            chosen[0] = best.Slot;
             return true;
         }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<Candidate>.Shared.Return(rented);
-            }
-        }
+
+        Pick(strategy, candidates[..m], chosen, advance);
+        return true;
     }
 
     private void Pick(GpuSelectionStrategy strategy, Span<Candidate> candidates, Span<int> chosen, bool advance)
@@ -805,6 +936,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     }
 
     /// <summary>Higher key, then fewer reserved bytes, then fewer leases, then the lower slot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Better(in Candidate a, in Candidate b)
     {
         if (a.Key != b.Key)
@@ -839,7 +971,8 @@ public sealed partial class DeviceSelector : IAsyncDisposable
         {
             var reasons = new Rejections();
             var state = states[slot];
-            Evaluate(request, resolved, table, slot, state, reasons, out var available);
+            var reading = new Reading(state, needAge: true);
+            Evaluate(request, resolved, table, slot, reading, reasons, out var available);
             verdicts[slot] = new GpuDeviceVerdict(
                 table.Devices[slot],
                 state.Health,
@@ -850,7 +983,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
                 state.HasFreshSample ? state.Sample.MemoryFreeBytes : null,
                 available,
                 Volatile.Read(ref table.Leases[slot]),
-                state.HasFreshSample ? Score(state.Sample, available, table) : null,
+                state.HasFreshSample ? Score(reading, available, table) : null,
                 state.SampleAge);
         }
 

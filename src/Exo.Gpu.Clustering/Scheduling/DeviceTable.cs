@@ -26,6 +26,7 @@ internal sealed class DeviceTable
             SlotByUuid.TryAdd(Devices[i].Uuid, i);
         }
 
+        InverseMaxCapacity = MaxCapacity > 0 ? 1.0 / MaxCapacity : 0;
         Reserved = new long[slots];
         Leases = new int[slots];
         DeviceCts = new CancellationTokenSource?[slots];
@@ -48,6 +49,9 @@ internal sealed class DeviceTable
 
     /// <summary>The largest capacity (the free-memory score's denominator).</summary>
     public long MaxCapacity { get; }
+
+    /// <summary>1 / <see cref="MaxCapacity"/> (0 when it is 0).</summary>
+    public double InverseMaxCapacity { get; }
 
     /// <summary>Per slot: a one-device list, shared by every single-device lease on it (so granting one allocates nothing).</summary>
     public IReadOnlyList<GpuDevice>[] Singles { get; }

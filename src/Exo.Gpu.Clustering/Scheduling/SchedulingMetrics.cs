@@ -32,5 +32,39 @@ internal sealed class SchedulingMetrics : IDisposable
 
     public Histogram<double> WaitDuration { get; }
 
+    /// <summary>Records a grant (checking <see cref="Instrument.Enabled"/> first: nothing to pay when nobody listens).</summary>
+    /// <param name="waitSeconds">For <c>AcquireAsync</c>, the time waited; <see langword="null"/> for <c>TryAcquire</c>.</param>
+    public void OnGranted(double? waitSeconds)
+    {
+        if (Granted.Enabled)
+        {
+            Granted.Add(1);
+        }
+
+        if (Active.Enabled)
+        {
+            Active.Add(1);
+        }
+
+        if (waitSeconds is double wait && WaitDuration.Enabled)
+        {
+            WaitDuration.Record(wait);
+        }
+    }
+
+    /// <summary>Records a release; a revoked lease was counted when it was revoked.</summary>
+    public void OnReleased(bool revoked)
+    {
+        if (!revoked && Released.Enabled)
+        {
+            Released.Add(1);
+        }
+
+        if (Active.Enabled)
+        {
+            Active.Add(-1);
+        }
+    }
+
     public void Dispose() => _meter.Dispose();
 }

@@ -210,23 +210,35 @@ public class ConstraintTests
                 source.Add(device, new DeviceState(health, fresh, fresh ? sample : default, fresh ? TimeSpan.FromSeconds(random.Next(10)) : TimeSpan.MaxValue));
             }
 
-            var request = new GpuRequest
+            var memory = random.Next(3) == 0 ? 0 : random.NextInt64(64 * GiB);
+            double? maxUtil = random.Next(3) == 0 ? random.Next(101) : null;
+            double? maxTemp = random.Next(3) == 0 ? random.Next(20, 100) : null;
+            ComputeCapability? minCc = random.Next(4) == 0 ? new ComputeCapability(random.Next(6, 10), 0) : null;
+            var name = random.Next(4) == 0 ? "H100" : null;
+            int[]? exclude = random.Next(4) == 0 ? [random.Next(n)] : null;
+            var degraded = random.Next(2) == 0;
+            TimeSpan? maxAge = random.Next(4) == 0 ? TimeSpan.FromSeconds(random.Next(1, 10)) : null;
+            var strategy = (GpuSelectionStrategy)random.Next(7);
+            GpuRequest Make(int count) => new()
             {
-                MemoryBytes = random.Next(3) == 0 ? 0 : random.NextInt64(64 * GiB),
-                MaxUtilizationPercent = random.Next(3) == 0 ? random.Next(101) : null,
-                MaxTemperatureC = random.Next(3) == 0 ? random.Next(20, 100) : null,
-                MinComputeCapability = random.Next(4) == 0 ? new ComputeCapability(random.Next(6, 10), 0) : null,
-                NamePattern = random.Next(4) == 0 ? "H100" : null,
-                ExcludeIndexes = random.Next(4) == 0 ? [random.Next(n)] : null,
-                AllowDegraded = random.Next(2) == 0,
-                MaxTelemetryAge = random.Next(4) == 0 ? TimeSpan.FromSeconds(random.Next(1, 10)) : null,
-                Strategy = (GpuSelectionStrategy)random.Next(7),
+                MemoryBytes = memory,
+                MaxUtilizationPercent = maxUtil,
+                MaxTemperatureC = maxTemp,
+                MinComputeCapability = minCc,
+                NamePattern = name,
+                ExcludeIndexes = exclude,
+                AllowDegraded = degraded,
+                MaxTelemetryAge = maxAge,
+                Strategy = strategy,
+                DeviceCount = count,
             };
-            if (request.ExcludeIndexes is { Count: > 0 } && n == 1)
+
+            if (exclude is not null && n == 1)
             {
                 continue;
             }
 
+            var request = Make(1);
             var selector = Selectors.Create(source);
             var explanation = selector.Explain(request);
             var expected = Enumerable.Range(0, n).Where(slot => Eligible(source.Devices[slot], source.GetState(slot), request)).ToArray();
@@ -236,6 +248,14 @@ public class ConstraintTests
             {
                 var chosen = selector.Select(request);
                 expected.Should().Contain(chosen.Index);
+
+                // The selection path (no explanation) agrees: a gang of all eligible devices is exactly them, one more fails.
+                selector.SelectDevices(Make(expected.Length)).Select(d => d.Index).Order().Should().Equal(expected);
+                if (expected.Length < n - (exclude?.Length ?? 0))
+                {
+                    selector.Invoking(s => s.SelectDevices(Make(expected.Length + 1))).Should().Throw<NoEligibleGpuException>();
+                }
+
                 if (request.Strategy == GpuSelectionStrategy.MostFreeMemory)
                 {
                     explanation.Devices[chosen.Index].FreeBytesAfterReservations.Should().Be(expected.Max(s => explanation.Devices[s].FreeBytesAfterReservations));
