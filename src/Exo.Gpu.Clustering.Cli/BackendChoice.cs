@@ -1,4 +1,7 @@
+using Exo.Gpu.Clustering.Backends;
+using Exo.Gpu.Clustering.Backends.Nvml;
 using Exo.Gpu.Clustering.Backends.Simulated;
+using Exo.Gpu.Clustering.Devices;
 
 namespace Exo.Gpu.Clustering.Cli;
 
@@ -43,15 +46,49 @@ internal sealed record BackendRequest(string Backend, string Profile, int? Devic
 }
 
 /// <summary>Makes the backend a command asked for.</summary>
+/// <remarks>
+/// <c>nvml</c> is strict: a missing driver is exit code 3 with the searched paths. <c>auto</c> uses NVML when it loads and
+/// shows a device, else the simulated cluster, and says so in the note. <c>EXO_GPU_NVML_PATH</c> and <c>EXO_GPU_CUDA_PATH</c>
+/// name other NVML and CUDA driver libraries (e.g. the fake one the tests build).
+/// </remarks>
 internal static class BackendChoice
 {
-    public static readonly string[] Names = ["auto", "simulated"];
+    public const string NvmlPathVariable = "EXO_GPU_NVML_PATH";
+    public const string CudaPathVariable = "EXO_GPU_CUDA_PATH";
 
-    public static ValueTask<BackendSelection> CreateAsync(BackendRequest request, TimeProvider time, CancellationToken cancellationToken)
+    public static readonly string[] Names = ["auto", "simulated", "nvml"];
+
+    public static async ValueTask<BackendSelection> CreateAsync(
+        BackendRequest request, TimeProvider time, Func<string, string?> environment, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var backend = new SimulatedGpuBackend(request.ToSimulatedOptions(time));
-        var note = request.Backend == "auto" ? "auto: the NVML backend is not built yet, using the simulated cluster" : null;
-        return new ValueTask<BackendSelection>(new BackendSelection(backend, "simulated", note));
+        var simulated = request.ToSimulatedOptions(time); // validates --faults whatever the backend
+        var choice = request.Backend switch
+        {
+            "nvml" => GpuBackendChoice.Nvml,
+            "simulated" => GpuBackendChoice.Simulated,
+            _ => GpuBackendChoice.Auto,
+        };
+        var nvml = new NvmlGpuBackendOptions
+        {
+            NvmlLibraryPath = NonEmpty(environment(NvmlPathVariable)),
+            CudaLibraryPath = NonEmpty(environment(CudaPathVariable)),
+            TimeProvider = time,
+            CudaVisibleDevices = environment("CUDA_VISIBLE_DEVICES"),
+            CudaDeviceOrder = environment("CUDA_DEVICE_ORDER") == "PCI_BUS_ID" ? CudaDeviceOrder.PciBusId : CudaDeviceOrder.FastestFirst,
+        };
+        var selection = await GpuBackendFactory.CreateAsync(choice, nvml, simulated, cancellationToken).ConfigureAwait(false);
+        var name = selection.Kind == GpuBackendKind.Nvml ? "nvml" : "simulated";
+        string? note = null;
+        if (choice == GpuBackendChoice.Auto)
+        {
+            note = selection.FallbackReason is { } reason
+                ? $"auto: NVML unavailable, using the simulated cluster: {reason}"
+                : "auto: NVML found";
+        }
+
+        return new BackendSelection(selection.Backend, name, note);
     }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

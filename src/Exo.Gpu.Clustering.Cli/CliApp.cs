@@ -13,6 +13,7 @@ internal static class CliApp
     private static readonly (string Name, string Summary, Func<CliArguments, CliContext, CancellationToken, Task<int>> Run, string[] Values, string[] Flags)[] Commands =
     [
         ("status", "one row per device: memory, utilization, temperature, power, health", StatusCommand.RunAsync, StatusCommand.ValueOptions, StatusCommand.Flags),
+        ("plan", "split N items exactly across devices by weight, memory or compute", PlanCommand.RunAsync, PlanCommand.ValueOptions, PlanCommand.Flags),
     ];
 
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)

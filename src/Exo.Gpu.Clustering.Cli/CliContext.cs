@@ -39,11 +39,14 @@ internal sealed class CliContext
     /// <summary>Replaces backend creation (tests inject fault plans or fake libraries); null means the default.</summary>
     public Func<BackendRequest, CancellationToken, ValueTask<BackendSelection>>? BackendFactory { get; init; }
 
+    /// <summary>Reads an environment variable (<c>EXO_GPU_NVML_PATH</c>, <c>CUDA_VISIBLE_DEVICES</c>, …); tests replace it.</summary>
+    public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
+
     public static CliContext FromConsole() =>
         new(System.Console.Out, System.Console.Error, TimeProvider.System, !System.Console.IsOutputRedirected);
 
     public ValueTask<BackendSelection> CreateBackendAsync(BackendRequest request, CancellationToken cancellationToken) =>
-        BackendFactory is { } factory ? factory(request, cancellationToken) : BackendChoice.CreateAsync(request, Time, cancellationToken);
+        BackendFactory is { } factory ? factory(request, cancellationToken) : BackendChoice.CreateAsync(request, Time, Environment, cancellationToken);
 }
 
 /// <summary>A backend a command will use, and how it was chosen.</summary>

@@ -5,7 +5,7 @@ using Spectre.Console;
 
 namespace Exo.Gpu.Clustering.Cli.Commands;
 
-/// <summary><c>exo-gpu status [--json] [--backend auto|simulated]</c>: one row per device.</summary>
+/// <summary><c>exo-gpu status [--json] [--backend auto|simulated|nvml]</c>: one row per device.</summary>
 internal static class StatusCommand
 {
     public static readonly string[] ValueOptions = BackendRequest.ValueOptions;

@@ -1,0 +1,109 @@
+using Exo.Gpu.Clustering.Backends.Nvml;
+using Exo.Gpu.Clustering.Backends.Simulated;
+using Exo.Gpu.Clustering.Devices;
+
+namespace Exo.Gpu.Clustering.Backends;
+
+/// <summary>Which backend <see cref="GpuBackendFactory.CreateAsync"/> makes.</summary>
+public enum GpuBackendChoice
+{
+    /// <summary>NVML when it loads and reports at least one device, else the simulated cluster (and says why).</summary>
+    Auto = 0,
+
+    /// <summary>The NVML backend, strictly: a missing driver is an error.</summary>
+    Nvml = 1,
+
+    /// <summary>The simulated cluster.</summary>
+    Simulated = 2,
+}
+
+/// <summary>A backend made by <see cref="GpuBackendFactory.CreateAsync"/> and how it was chosen.</summary>
+public sealed class GpuBackendSelection
+{
+    internal GpuBackendSelection(IGpuBackend backend, string? fallbackReason)
+    {
+        Backend = backend;
+        FallbackReason = fallbackReason;
+    }
+
+    /// <summary>The backend; the caller owns and disposes it.</summary>
+    public IGpuBackend Backend { get; }
+
+    /// <summary>The kind of <see cref="Backend"/>.</summary>
+    public GpuBackendKind Kind => Backend.Kind;
+
+    /// <summary>
+    /// Why <see cref="GpuBackendChoice.Auto"/> fell back to the simulated cluster (e.g. the searched NVML paths), or
+    /// <see langword="null"/> when the backend is the one asked for.
+    /// </summary>
+    public string? FallbackReason { get; }
+}
+
+/// <summary>Makes a backend by choice: strict for <see cref="GpuBackendChoice.Nvml"/>, falling back for <see cref="GpuBackendChoice.Auto"/>.</summary>
+public static class GpuBackendFactory
+{
+    /// <summary>Makes the backend <paramref name="choice"/> names.</summary>
+    /// <param name="choice">Which backend.</param>
+    /// <param name="nvmlOptions">Settings of the NVML backend; defaults when <see langword="null"/>.</param>
+    /// <param name="simulatedOptions">Settings of the simulated cluster; defaults when <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the NVML probe of <see cref="GpuBackendChoice.Auto"/>.</param>
+    /// <returns>The backend and, for a fallback, why.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="choice"/> is not defined.</exception>
+    /// <exception cref="ArgumentException">The options of the backend made are invalid.</exception>
+    /// <exception cref="GpuBackendUnavailableException"><paramref name="choice"/> is <see cref="GpuBackendChoice.Nvml"/> and NVML cannot be used; the message names what was searched.</exception>
+    /// <exception cref="OperationCanceledException">The token fired.</exception>
+    public static async ValueTask<GpuBackendSelection> CreateAsync(
+        GpuBackendChoice choice,
+        NvmlGpuBackendOptions? nvmlOptions = null,
+        SimulatedGpuBackendOptions? simulatedOptions = null,
+        CancellationToken cancellationToken = default)
+    {
+        if (!Enum.IsDefined(choice))
+        {
+            throw new ArgumentOutOfRangeException(nameof(choice), choice, "Unknown backend choice.");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        switch (choice)
+        {
+            case GpuBackendChoice.Simulated:
+                return new GpuBackendSelection(new SimulatedGpuBackend(simulatedOptions), null);
+            case GpuBackendChoice.Nvml:
+                return new GpuBackendSelection(new NvmlGpuBackend(nvmlOptions), null);
+        }
+
+        string reason;
+        NvmlGpuBackend? nvml = null;
+        try
+        {
+            nvml = new NvmlGpuBackend(nvmlOptions);
+            var devices = await nvml.DiscoverAsync(cancellationToken).ConfigureAwait(false);
+            if (devices.Count > 0)
+            {
+                return new GpuBackendSelection(nvml, null);
+            }
+
+            reason = "NVML loaded but no device is visible";
+        }
+        catch (GpuBackendUnavailableException e)
+        {
+            reason = e.Message;
+        }
+        catch
+        {
+            if (nvml is not null)
+            {
+                await nvml.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+
+        if (nvml is not null)
+        {
+            await nvml.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return new GpuBackendSelection(new SimulatedGpuBackend(simulatedOptions), reason);
+    }
+}

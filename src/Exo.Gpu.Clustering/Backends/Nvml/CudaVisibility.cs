@@ -1,0 +1,197 @@
+using System.Globalization;
+using Exo.Gpu.Clustering.Devices;
+
+namespace Exo.Gpu.Clustering.Backends.Nvml;
+
+/// <summary>The <c>CUDA_VISIBLE_DEVICES</c> and <c>CUDA_DEVICE_ORDER</c> a process runs with.</summary>
+/// <param name="VisibleDevices">The raw <c>CUDA_VISIBLE_DEVICES</c>; <see langword="null"/> when unset (every device).</param>
+/// <param name="Order">The device order.</param>
+internal readonly record struct CudaVisibilitySettings(string? VisibleDevices, CudaDeviceOrder Order)
+{
+    public static CudaDeviceOrder ParseOrder(string? value) =>
+        string.Equals(value?.Trim(), "PCI_BUS_ID", StringComparison.Ordinal) ? CudaDeviceOrder.PciBusId : CudaDeviceOrder.FastestFirst;
+}
+
+/// <summary>What the visibility rules need to know of one NVML device.</summary>
+/// <param name="NvmlIndex">The NVML index.</param>
+/// <param name="Uuid">The UUID, <c>GPU-…</c>.</param>
+/// <param name="PciBusId">The normalized PCI bus id (<see cref="PciBusIds.Normalize"/>), or <see langword="null"/>.</param>
+/// <param name="ComputeCapability">The compute capability, or <see langword="null"/>.</param>
+/// <param name="MultiprocessorCount">The SM count, or <see langword="null"/>.</param>
+internal sealed record VisibilityDevice(int NvmlIndex, string Uuid, string? PciBusId, ComputeCapability? ComputeCapability, int? MultiprocessorCount);
+
+/// <summary>
+/// Decides which devices a process sees and their CUDA ordinals, following CUDA's rules for <c>CUDA_VISIBLE_DEVICES</c>:
+/// a comma-separated list of indices or GPU UUIDs (a unique prefix including <c>GPU-</c> is enough; <c>MIG-GPU-&lt;uuid&gt;/gi/ci</c>
+/// selects its GPU), enumerated in list order; the first entry that is invalid, out of range, ambiguous or repeated ends
+/// the list (<c>0,2,-1,1</c> shows 0 and 2; <c>-1</c> or an empty value shows none). Indices count in
+/// <c>CUDA_DEVICE_ORDER</c> order, not NVML order.
+/// </summary>
+/// <remarks>
+/// The CUDA driver applies the process's own settings when it initializes, so when the requested settings are the
+/// process's (the default) its enumeration is taken as is. Otherwise (an override) the rules are applied here to the
+/// full order: PCI bus id order; or, for <c>FASTEST_FIRST</c>, the driver's own order when the driver sees every device
+/// under <c>FASTEST_FIRST</c>, else an emulation (newest compute capability, then most SMs, then PCI bus id). The ordinals
+/// are then those a process started with the requested settings would use.
+/// </remarks>
+internal static class CudaVisibility
+{
+    /// <summary>The visible devices in CUDA ordinal order, with their ordinals (<see langword="null"/> without a CUDA driver).</summary>
+    /// <param name="nvml">Every NVML device.</param>
+    /// <param name="cuda">The CUDA enumeration: per ordinal, the NVML device it joined to (<see langword="null"/> if none); <see langword="null"/> when the CUDA driver is unavailable.</param>
+    /// <param name="requested">The settings asked for.</param>
+    /// <param name="process">The settings of this process, which the CUDA driver applied.</param>
+    public static IReadOnlyList<(VisibilityDevice Device, int? CudaOrdinal)> Plan(
+        IReadOnlyList<VisibilityDevice> nvml,
+        IReadOnlyList<VisibilityDevice?>? cuda,
+        CudaVisibilitySettings requested,
+        CudaVisibilitySettings process)
+    {
+        var plan = new List<(VisibilityDevice, int?)>(nvml.Count);
+        if (cuda is not null && requested == process)
+        {
+            for (var ordinal = 0; ordinal < cuda.Count; ordinal++)
+            {
+                if (cuda[ordinal] is { } device)
+                {
+                    plan.Add((device, ordinal));
+                }
+            }
+
+            return plan;
+        }
+
+        var full = FullOrder(nvml, cuda, requested.Order, process);
+        var picked = Select(requested.VisibleDevices, full);
+        for (var i = 0; i < picked.Count; i++)
+        {
+            plan.Add((full[picked[i]], cuda is null ? null : i));
+        }
+
+        return plan;
+    }
+
+    /// <summary>Positions in <paramref name="order"/> that <paramref name="visibleDevices"/> selects, in its order.</summary>
+    public static IReadOnlyList<int> Select(string? visibleDevices, IReadOnlyList<VisibilityDevice> order)
+    {
+        if (visibleDevices is null)
+        {
+            return [.. Enumerable.Range(0, order.Count)];
+        }
+
+        var picked = new List<int>();
+        foreach (var raw in visibleDevices.Split(','))
+        {
+            var position = Resolve(raw.Trim(), order);
+            if (position < 0 || picked.Contains(position))
+            {
+                break;
+            }
+
+            picked.Add(position);
+        }
+
+        return picked;
+    }
+
+    private static int Resolve(string entry, IReadOnlyList<VisibilityDevice> order)
+    {
+        if (entry.Length == 0)
+        {
+            return -1;
+        }
+
+        if (int.TryParse(entry, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var index))
+        {
+            return index >= 0 && index < order.Count ? index : -1;
+        }
+
+        if (entry.StartsWith("MIG-GPU-", StringComparison.OrdinalIgnoreCase))
+        {
+            var slash = entry.IndexOf('/', StringComparison.Ordinal);
+            entry = slash < 0 ? entry[4..] : entry[4..slash];
+        }
+
+        if (!entry.StartsWith("GPU-", StringComparison.OrdinalIgnoreCase))
+        {
+            return -1; // not an index and not a GPU UUID (e.g. a MIG-<uuid> of a MIG instance): CUDA stops here
+        }
+
+        var match = -1;
+        for (var i = 0; i < order.Count; i++)
+        {
+            if (order[i].Uuid.StartsWith(entry, StringComparison.OrdinalIgnoreCase))
+            {
+                if (match >= 0)
+                {
+                    return -1; // ambiguous prefix
+                }
+
+                match = i;
+            }
+        }
+
+        return match;
+    }
+
+    private static IReadOnlyList<VisibilityDevice> FullOrder(
+        IReadOnlyList<VisibilityDevice> nvml, IReadOnlyList<VisibilityDevice?>? cuda, CudaDeviceOrder order, CudaVisibilitySettings process)
+    {
+        if (order == CudaDeviceOrder.PciBusId)
+        {
+            return [.. nvml.OrderBy(d => d.PciBusId is null ? 1 : 0).ThenBy(d => d.PciBusId, StringComparer.Ordinal).ThenBy(d => d.NvmlIndex)];
+        }
+
+        if (cuda is not null && process.VisibleDevices is null && process.Order == CudaDeviceOrder.FastestFirst
+            && cuda.Count == nvml.Count && cuda.All(d => d is not null) && cuda.Distinct().Count() == nvml.Count)
+        {
+            return [.. cuda.Select(d => d!)];
+        }
+
+        return
+        [
+            .. nvml.OrderByDescending(d => d.ComputeCapability?.Major ?? 0)
+                .ThenByDescending(d => d.ComputeCapability?.Minor ?? 0)
+                .ThenByDescending(d => d.MultiprocessorCount ?? 0)
+                .ThenBy(d => d.PciBusId is null ? 1 : 0)
+                .ThenBy(d => d.PciBusId, StringComparer.Ordinal)
+                .ThenBy(d => d.NvmlIndex),
+        ];
+    }
+}
+
+/// <summary>PCI bus ids in one form, so NVML's <c>00000000:18:00.0</c> and CUDA's <c>0000:18:00.0</c> compare equal.</summary>
+internal static class PciBusIds
+{
+    /// <summary>
+    /// <c>domain:bus:device.function</c> (hex, any case, domain of up to 8 digits, optional) as
+    /// <c>DDDDDDDD:BB:DD.F</c> in upper case; <see langword="null"/> when it is not one.
+    /// </summary>
+    public static string? Normalize(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        var parts = value.Trim().Split(':');
+        if (parts.Length is < 2 or > 3)
+        {
+            return null;
+        }
+
+        var domainText = parts.Length == 3 ? parts[0] : "0";
+        var busText = parts[^2];
+        var dot = parts[^1].Split('.');
+        if (dot.Length != 2
+            || !uint.TryParse(domainText, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var domain) || domainText.Length > 8
+            || !uint.TryParse(busText, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var bus) || bus > 0xFF
+            || !uint.TryParse(dot[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var device) || device > 0x1F
+            || !uint.TryParse(dot[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var function) || function > 0x7)
+        {
+            return null;
+        }
+
+        return string.Create(CultureInfo.InvariantCulture, $"{domain:X8}:{bus:X2}:{device:X2}.{function:X}");
+    }
+}

@@ -1,0 +1,101 @@
+using System.Runtime.InteropServices;
+
+namespace Exo.Gpu.Clustering.Backends.Nvml.Interop;
+
+/// <summary>
+/// NVML symbols that some drivers lack: newer ones (<c>nvmlDeviceGetMemoryInfo_v2</c> from R515,
+/// <c>nvmlDeviceGetCurrentClocksEventReasons</c> from 12.2's NVML, <c>nvmlDeviceGetTemperatureV</c> from 12.8's) and
+/// deprecated ones a future driver may drop (<c>nvmlDeviceGetCurrentClocksThrottleReasons</c>,
+/// <c>nvmlDeviceGetTemperature</c>), plus the Linux-only event API. Each is probed once with
+/// <see cref="NativeLibrary.TryGetExport"/> when the library is bound and called through an unmanaged function pointer;
+/// a null pointer means "absent, use the fallback".
+/// </summary>
+internal sealed unsafe class NvmlOptionalApi
+{
+    private NvmlOptionalApi(nint library)
+    {
+        GetMemoryInfoV2 = (delegate* unmanaged<nint, NvmlMemoryV2*, NvmlReturn>)Export(library, "nvmlDeviceGetMemoryInfo_v2");
+        GetClocksEventReasons = (delegate* unmanaged<nint, ulong*, NvmlReturn>)Export(library, "nvmlDeviceGetCurrentClocksEventReasons");
+        GetClocksThrottleReasons = (delegate* unmanaged<nint, ulong*, NvmlReturn>)Export(library, "nvmlDeviceGetCurrentClocksThrottleReasons");
+        GetTemperatureV = (delegate* unmanaged<nint, NvmlTemperatureV1*, NvmlReturn>)Export(library, "nvmlDeviceGetTemperatureV");
+        GetTemperature = (delegate* unmanaged<nint, int, uint*, NvmlReturn>)Export(library, "nvmlDeviceGetTemperature");
+        GetMigMode = (delegate* unmanaged<nint, uint*, uint*, NvmlReturn>)Export(library, "nvmlDeviceGetMigMode");
+        GetMemoryBusWidth = (delegate* unmanaged<nint, uint*, NvmlReturn>)Export(library, "nvmlDeviceGetMemoryBusWidth");
+        GetCudaComputeCapability = (delegate* unmanaged<nint, int*, int*, NvmlReturn>)Export(library, "nvmlDeviceGetCudaComputeCapability");
+        SystemGetCudaDriverVersion = (delegate* unmanaged<int*, NvmlReturn>)Export(library, "nvmlSystemGetCudaDriverVersion");
+        EventSetCreate = (delegate* unmanaged<nint*, NvmlReturn>)Export(library, "nvmlEventSetCreate");
+        EventSetFree = (delegate* unmanaged<nint, NvmlReturn>)Export(library, "nvmlEventSetFree");
+        GetSupportedEventTypes = (delegate* unmanaged<nint, ulong*, NvmlReturn>)Export(library, "nvmlDeviceGetSupportedEventTypes");
+        RegisterEvents = (delegate* unmanaged<nint, ulong, nint, NvmlReturn>)Export(library, "nvmlDeviceRegisterEvents");
+        EventSetWait = (delegate* unmanaged<nint, NvmlEventData*, uint, NvmlReturn>)Export(library, "nvmlEventSetWait_v2");
+    }
+
+    /// <summary>Every name probed, for the tests (the fake must export them all).</summary>
+    public static IReadOnlyList<string> ProbedExports { get; } =
+    [
+        "nvmlDeviceGetMemoryInfo_v2", "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons",
+        "nvmlDeviceGetTemperatureV", "nvmlDeviceGetTemperature", "nvmlDeviceGetMigMode", "nvmlDeviceGetMemoryBusWidth",
+        "nvmlDeviceGetCudaComputeCapability", "nvmlSystemGetCudaDriverVersion", "nvmlEventSetCreate", "nvmlEventSetFree",
+        "nvmlDeviceGetSupportedEventTypes", "nvmlDeviceRegisterEvents", "nvmlEventSetWait_v2",
+    ];
+
+    public delegate* unmanaged<nint, NvmlMemoryV2*, NvmlReturn> GetMemoryInfoV2 { get; }
+
+    public delegate* unmanaged<nint, ulong*, NvmlReturn> GetClocksEventReasons { get; }
+
+    public delegate* unmanaged<nint, ulong*, NvmlReturn> GetClocksThrottleReasons { get; }
+
+    public delegate* unmanaged<nint, NvmlTemperatureV1*, NvmlReturn> GetTemperatureV { get; }
+
+    public delegate* unmanaged<nint, int, uint*, NvmlReturn> GetTemperature { get; }
+
+    public delegate* unmanaged<nint, uint*, uint*, NvmlReturn> GetMigMode { get; }
+
+    public delegate* unmanaged<nint, uint*, NvmlReturn> GetMemoryBusWidth { get; }
+
+    public delegate* unmanaged<nint, int*, int*, NvmlReturn> GetCudaComputeCapability { get; }
+
+    public delegate* unmanaged<int*, NvmlReturn> SystemGetCudaDriverVersion { get; }
+
+    public delegate* unmanaged<nint*, NvmlReturn> EventSetCreate { get; }
+
+    public delegate* unmanaged<nint, NvmlReturn> EventSetFree { get; }
+
+    public delegate* unmanaged<nint, ulong*, NvmlReturn> GetSupportedEventTypes { get; }
+
+    public delegate* unmanaged<nint, ulong, nint, NvmlReturn> RegisterEvents { get; }
+
+    public delegate* unmanaged<nint, NvmlEventData*, uint, NvmlReturn> EventSetWait { get; }
+
+    /// <summary>Whether the whole event API is present (Linux drivers).</summary>
+    public bool HasEvents => EventSetCreate != null && EventSetFree != null && GetSupportedEventTypes != null
+        && RegisterEvents != null && EventSetWait != null;
+
+    public static NvmlOptionalApi Probe(nint library) => new(library);
+
+    private static nint Export(nint library, string name) => NativeLibrary.TryGetExport(library, name, out var address) ? address : 0;
+}
+
+/// <summary>CUDA driver symbols the backend can do without: <c>cuDeviceGetUuid_v2</c> (11.4+), <c>cuDeviceGetUuid</c>, <c>cuDeviceTotalMem_v2</c>.</summary>
+internal sealed unsafe class CudaOptionalApi
+{
+    private CudaOptionalApi(nint library)
+    {
+        DeviceGetUuidV2 = (delegate* unmanaged<CuUuid*, int, int>)Export(library, "cuDeviceGetUuid_v2");
+        DeviceGetUuid = (delegate* unmanaged<CuUuid*, int, int>)Export(library, "cuDeviceGetUuid");
+        DeviceTotalMem = (delegate* unmanaged<nuint*, int, int>)Export(library, "cuDeviceTotalMem_v2");
+    }
+
+    /// <summary>Every name probed, for the tests.</summary>
+    public static IReadOnlyList<string> ProbedExports { get; } = ["cuDeviceGetUuid_v2", "cuDeviceGetUuid", "cuDeviceTotalMem_v2"];
+
+    public delegate* unmanaged<CuUuid*, int, int> DeviceGetUuidV2 { get; }
+
+    public delegate* unmanaged<CuUuid*, int, int> DeviceGetUuid { get; }
+
+    public delegate* unmanaged<nuint*, int, int> DeviceTotalMem { get; }
+
+    public static CudaOptionalApi Probe(nint library) => new(library);
+
+    private static nint Export(nint library, string name) => NativeLibrary.TryGetExport(library, name, out var address) ? address : 0;
+}
