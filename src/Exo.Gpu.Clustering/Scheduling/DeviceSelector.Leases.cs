@@ -17,7 +17,8 @@ public sealed partial class DeviceSelector
     public bool TryAcquire(GpuRequest request, out GpuLease lease)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var chosen = request.DeviceCount <= 16 ? stackalloc int[request.DeviceCount] : new int[request.DeviceCount];
+        var slot = 0;
+        var chosen = request.DeviceCount == 1 ? new Span<int>(ref slot) : new int[request.DeviceCount];
         lock (_gate)
         {
             ThrowIfShutdown();
@@ -58,7 +59,8 @@ public sealed partial class DeviceSelector
             return ValueTask.FromCanceled<GpuLease>(cancellationToken);
         }
 
-        var chosen = request.DeviceCount <= 16 ? stackalloc int[request.DeviceCount] : new int[request.DeviceCount];
+        var slot = 0;
+        var chosen = request.DeviceCount == 1 ? new Span<int>(ref slot) : new int[request.DeviceCount];
         LeaseWaiter waiter;
         GpuSelectionExplanation? impossible = null;
         lock (_gate)

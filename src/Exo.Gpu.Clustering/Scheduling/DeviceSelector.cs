@@ -203,7 +203,8 @@ public sealed partial class DeviceSelector : IAsyncDisposable
         ThrowIfShutdown();
         var table = CurrentTable();
         var resolved = Resolve(request, table);
-        Span<int> chosen = stackalloc int[1];
+        var slot = 0;
+        var chosen = new Span<int>(ref slot);
         if (TrySelectCore(new LiveStates(_source), request, resolved, table, chosen, advance: true))
         {
             return table.Devices[chosen[0]];
@@ -740,12 +741,12 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// in a pooled array above <see cref="StackLimit"/> devices). <paramref name="advance"/> moves the round-robin
     /// counter and the random sequence on; <see cref="Explain"/> peeks without moving them.
     /// </summary>
-    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private bool TrySelectCore<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, DeviceTable table, Span<int> chosen, bool advance)
         where TStates : struct, IStateReader
     {
-        // The stack buffer lives here, in a method without loops, so that the scanning method below is tiered up
-        // with profile data like any other (a method with both loops and stackalloc is compiled once, without it).
+        // The stack buffer lives in a method without loops, so that the scanning method below is tiered up with
+        // profile data like any other (a method with both loops and stackalloc is compiled once, without it).
         if (IsSingle(request, chosen.Length))
         {
             return Scan(states, request, resolved, table, chosen, advance, default);
@@ -756,6 +757,15 @@ public sealed partial class DeviceSelector : IAsyncDisposable
             return TrySelectRented(states, request, resolved, table, chosen, advance);
         }
 
+        return TrySelectOnStack(states, request, resolved, table, chosen, advance);
+    }
+
+    /// <summary>The candidate list on the stack, in its own method so the single-device path carries no stack buffer (nor its guard).</summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TrySelectOnStack<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, DeviceTable table, Span<int> chosen, bool advance)
+        where TStates : struct, IStateReader
+    {
         Span<Candidate> candidates = stackalloc Candidate[table.Count];
         return Scan(states, request, resolved, table, chosen, advance, candidates);
     }
