@@ -175,10 +175,10 @@ public sealed partial class DeviceSelector
             _head = _tail = null;
             _waiters = 0;
             _recheckTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            for (var i = 0; i < _activeCount; i++)
+            for (var i = 0; i < _coreCount; i++)
             {
-                var core = _active[i];
-                if (!core.Revoked)
+                var core = _cores[i];
+                if (core.Active && !core.Revoked)
                 {
                     core.Revoked = true;
                     revoked++;
@@ -253,10 +253,7 @@ public sealed partial class DeviceSelector
                 Unreserve(table, core.Slot, core.MemoryBytes);
             }
 
-            var last = _active[--_activeCount];
-            _active[core.ActiveIndex] = last;
-            last.ActiveIndex = core.ActiveIndex;
-            _active[_activeCount] = null!;
+            _activeCount--;
             revoked = core.Revoked;
             if (!revoked)
             {
@@ -265,9 +262,19 @@ public sealed partial class DeviceSelector
 
             // A revoked gang's token source may still be running its callbacks: leave it to the collector.
             own = revoked ? null : core.OwnCts;
-            core.OwnCts = null;
-            core.Slots = null;
-            _pool.Push(core);
+            if (core.Slots is not null)
+            {
+                core.OwnCts = null;
+                core.Slots = null;
+                core.Devices = [];
+            }
+
+            if (_freeCount == _free.Length)
+            {
+                Array.Resize(ref _free, _free.Length * 2);
+            }
+
+            _free[_freeCount++] = core;
             if (_head is not null)
             {
                 PumpLocked();
@@ -299,7 +306,7 @@ public sealed partial class DeviceSelector
     /// <summary>Records a grant on the chosen slots (under <see cref="_gate"/>).</summary>
     private GpuLease GrantLocked(DeviceTable table, long memoryBytes, ReadOnlySpan<int> chosen)
     {
-        var core = _pool.Count > 0 ? _pool.Pop() : new LeaseCore(this);
+        var core = _freeCount > 0 ? _free[--_freeCount] : NewCore();
         core.MemoryBytes = memoryBytes;
         core.Revoked = false;
         IReadOnlyList<GpuDevice> devices;
@@ -330,16 +337,35 @@ public sealed partial class DeviceSelector
             token = core.OwnCts.Token;
         }
 
-        if (_activeCount == _active.Length)
+        // A reused record usually served the same device before: skip the stores (and their GC write barriers)
+        // when nothing changed.
+        if (!ReferenceEquals(core.Devices, devices))
         {
-            Array.Resize(ref _active, _active.Length * 2);
+            core.Devices = devices;
         }
 
-        core.ActiveIndex = _activeCount;
-        _active[_activeCount++] = core;
+        if (core.Token != token)
+        {
+            core.Token = token;
+        }
+
+        _activeCount++;
+        core.Id = ++_nextId;
         Volatile.Write(ref core.Active, true);
         _granted++;
-        return new GpuLease(core, core.Generation, devices, memoryBytes, ++_nextId, token);
+        return new GpuLease(core, core.Generation);
+    }
+
+    private LeaseCore NewCore()
+    {
+        var core = new LeaseCore(this);
+        if (_coreCount == _cores.Length)
+        {
+            Array.Resize(ref _cores, _cores.Length * 2);
+        }
+
+        _cores[_coreCount++] = core;
+        return core;
     }
 
     private void EnqueueLocked(LeaseWaiter waiter)
@@ -549,10 +575,10 @@ public sealed partial class DeviceSelector
                 return;
             }
 
-            for (var i = 0; i < _activeCount; i++)
+            for (var i = 0; i < _coreCount; i++)
             {
-                var core = _active[i];
-                if (!core.Revoked && core.Uses(slot))
+                var core = _cores[i];
+                if (core.Active && !core.Revoked && core.Uses(slot))
                 {
                     core.Revoked = true;
                     count++;

@@ -98,8 +98,6 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// <summary>Health changes not yet processed, handled one at a time in order on the thread pool.</summary>
     private readonly ConcurrentQueue<GpuHealthChange> _healthChanges = new();
 
-    /// <summary>Leases are pooled: released records are reused (a stale handle is rejected by its generation).</summary>
-    private readonly Stack<LeaseCore> _pool = new();
 
     /// <summary>The current device table (replaced, under <see cref="_gate"/>, when the source's version changes).</summary>
     private DeviceTable _table;
@@ -113,10 +111,25 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// <summary>1 while a thread-pool item is processing <see cref="_healthChanges"/>.</summary>
     private int _processingHealth;
 
-    /// <summary>Active (granted, unreleased) leases; the first <see cref="_activeCount"/> entries are used.</summary>
-    private LeaseCore[] _active = new LeaseCore[16];
+    /// <summary>
+    /// Every lease record ever created, held or free (the first <see cref="_coreCount"/> entries): revocation scans
+    /// them for held ones, so granting and releasing keep no list of their own.
+    /// </summary>
+    private LeaseCore[] _cores = new LeaseCore[16];
 
-    /// <summary>How many entries of <see cref="_active"/> are used.</summary>
+    /// <summary>How many entries of <see cref="_cores"/> are used.</summary>
+    private int _coreCount;
+
+    /// <summary>
+    /// Free lease records, a stack (the first <see cref="_freeCount"/> entries): released records are reused, and a
+    /// stale handle is rejected by its generation. Entries above the count are stale and never read.
+    /// </summary>
+    private LeaseCore[] _free = new LeaseCore[16];
+
+    /// <summary>How many entries of <see cref="_free"/> are free records.</summary>
+    private int _freeCount;
+
+    /// <summary>Leases granted and not yet released.</summary>
     private int _activeCount;
 
     /// <summary>The head (oldest) of the FIFO wait queue.</summary>

@@ -8,9 +8,11 @@ namespace Exo.Gpu.Clustering.Scheduling;
 /// waiting requests.
 /// </summary>
 /// <remarks>
-/// <para>A small handle (a struct, so granting one allocates nothing): copies refer to the same lease, and releasing
-/// through any copy releases it once; releasing again, through any copy, does nothing. <c>default(GpuLease)</c> holds
-/// nothing (what <see cref="DeviceSelector.TryAcquire"/> returns when it fails).</para>
+/// <para>A small handle (a struct of a pooled record and a generation, so granting one allocates nothing): copies refer
+/// to the same lease, and releasing through any copy releases it once; releasing again, through any copy, does
+/// nothing. Once released, its properties throw <see cref="ObjectDisposedException"/> (the record is reused) and
+/// <see cref="IsHeld"/> is <see langword="false"/>. <c>default(GpuLease)</c> holds nothing (what
+/// <see cref="DeviceSelector.TryAcquire"/> returns when it fails).</para>
 /// <para><see cref="Token"/> fires when the lease is revoked: a device of the lease is lost or becomes unhealthy, or
 /// the cluster shuts down. A revoked lease still holds its reservation until it is released, so stop the work and
 /// release it.</para>
@@ -19,37 +21,44 @@ public readonly struct GpuLease : IAsyncDisposable, IDisposable, IEquatable<GpuL
 {
     private readonly LeaseCore? _core;
     private readonly int _generation;
-    private readonly IReadOnlyList<GpuDevice>? _devices;
 
-    internal GpuLease(LeaseCore core, int generation, IReadOnlyList<GpuDevice> devices, long memoryBytes, long id, CancellationToken token)
+    internal GpuLease(LeaseCore core, int generation)
     {
         _core = core;
         _generation = generation;
-        _devices = devices;
-        MemoryBytes = memoryBytes;
-        Token = token;
-        Id = id;
     }
 
     /// <summary>The device (the first one, for a gang).</summary>
     /// <exception cref="InvalidOperationException">This is <c>default(GpuLease)</c>, which holds no device.</exception>
-    public GpuDevice Device => _devices is { } d ? d[0] : throw NoLease();
+    /// <exception cref="ObjectDisposedException">The lease was released.</exception>
+    public GpuDevice Device => Core.Devices[0];
 
-    /// <summary>Every device of the lease: one, or the gang's, in the order chosen.</summary>
+    /// <summary>Every device of the lease: one, or the gang's, best first.</summary>
     /// <exception cref="InvalidOperationException">This is <c>default(GpuLease)</c>, which holds no device.</exception>
-    public IReadOnlyList<GpuDevice> Devices => _devices ?? throw NoLease();
+    /// <exception cref="ObjectDisposedException">The lease was released.</exception>
+    public IReadOnlyList<GpuDevice> Devices => Core.Devices;
 
     /// <summary>The memory reserved on each device, in bytes.</summary>
-    public long MemoryBytes { get; }
+    /// <exception cref="InvalidOperationException">This is <c>default(GpuLease)</c>.</exception>
+    /// <exception cref="ObjectDisposedException">The lease was released.</exception>
+    public long MemoryBytes => Core.MemoryBytes;
 
-    /// <summary>Fires when the lease is revoked (a device lost or unhealthy, or shutdown); never fires for <c>default(GpuLease)</c>.</summary>
-    public CancellationToken Token { get; }
+    /// <summary>
+    /// Fires when the lease is revoked (a device lost or unhealthy, or shutdown). <c>default(GpuLease)</c> has a token
+    /// that never fires.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The lease was released.</exception>
+    public CancellationToken Token => _core is null ? default : Core.Token;
 
     /// <summary>The lease's number, unique within its selector (0 for <c>default(GpuLease)</c>).</summary>
-    public long Id { get; }
+    /// <exception cref="ObjectDisposedException">The lease was released.</exception>
+    public long Id => _core is null ? 0 : Core.Id;
 
     /// <summary>Whether the lease is granted and not yet released (a revoked lease is held until released).</summary>
     public bool IsHeld => _core is { } core && core.IsHeld(_generation);
+
+    /// <summary>The record while this grant holds it (pooled records are reused once released).</summary>
+    private LeaseCore Core => _core is { } core && core.IsHeld(_generation) ? core : throw (_core is null ? NoLease() : Released());
 
     /// <summary>Releases the lease: its reservation returns to the device and waiting requests are examined. Idempotent.</summary>
     /// <returns>A completed task: releasing never waits.</returns>
@@ -64,17 +73,18 @@ public readonly struct GpuLease : IAsyncDisposable, IDisposable, IEquatable<GpuL
 
     /// <summary>Whether both handles refer to the same grant.</summary>
     /// <param name="other">The other handle.</param>
-    public bool Equals(GpuLease other) => ReferenceEquals(_core, other._core) && _generation == other._generation && Id == other.Id;
+    public bool Equals(GpuLease other) => ReferenceEquals(_core, other._core) && _generation == other._generation;
 
     /// <inheritdoc />
     public override bool Equals(object? obj) => obj is GpuLease other && Equals(other);
 
     /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(Id, _generation);
+    public override int GetHashCode() => HashCode.Combine(_core, _generation);
 
-    /// <summary>Formats as <c>lease 12: 20 GiB on 3: NVIDIA H100 … (GPU-…)</c>.</summary>
-    public override string ToString() =>
-        _devices is null ? "no lease" : $"lease {Id}: {ByteSize.Format(MemoryBytes)} on {string.Join(", ", _devices)}";
+    /// <summary>Formats as <c>lease 12: 20 GiB on 3: NVIDIA H100 … (GPU-…)</c>, <c>released lease</c> or <c>no lease</c>.</summary>
+    public override string ToString() => _core is null ? "no lease"
+        : IsHeld ? $"lease {Core.Id}: {ByteSize.Format(Core.MemoryBytes)} on {string.Join(", ", Core.Devices)}"
+        : "released lease";
 
     /// <summary>Whether both handles refer to the same grant.</summary>
     /// <param name="left">One handle.</param>
@@ -87,4 +97,6 @@ public readonly struct GpuLease : IAsyncDisposable, IDisposable, IEquatable<GpuL
     public static bool operator !=(GpuLease left, GpuLease right) => !left.Equals(right);
 
     private static InvalidOperationException NoLease() => new("This GpuLease is default: it holds no device.");
+
+    private static ObjectDisposedException Released() => new(nameof(GpuLease), "The lease was released; its record now belongs to another grant.");
 }

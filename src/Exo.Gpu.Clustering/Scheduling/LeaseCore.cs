@@ -1,3 +1,5 @@
+using Exo.Gpu.Clustering.Devices;
+
 namespace Exo.Gpu.Clustering.Scheduling;
 
 /// <summary>
@@ -27,11 +29,18 @@ internal sealed class LeaseCore(DeviceSelector owner)
     /// <summary>Bytes reserved on each slot.</summary>
     public long MemoryBytes;
 
+    /// <summary>The devices of the grant (a shared one-device list, or the gang's own).</summary>
+    public IReadOnlyList<GpuDevice> Devices = [];
+
+    /// <summary>The grant's revocation token.</summary>
+    public CancellationToken Token;
+
+    /// <summary>The grant's number.</summary>
+    public long Id;
+
     /// <summary>A gang lease's own token source (single-device leases share their device's).</summary>
     public CancellationTokenSource? OwnCts;
 
-    /// <summary>The position in the selector's active list (for removal in O(1)).</summary>
-    public int ActiveIndex;
 
     /// <summary>Whether the grant <paramref name="generation"/> is still held.</summary>
     public bool IsHeld(int generation) => Volatile.Read(ref Generation) == generation && Volatile.Read(ref Active);

@@ -57,6 +57,19 @@ public class LeaseTests
     }
 
     [Fact]
+    public async Task ReleasedLease_PropertiesThrowAndIsHeldIsFalse()
+    {
+        var selector = Selectors.Create(Uniform(1));
+        selector.TryAcquire(TenGiB, out var lease).Should().BeTrue();
+        lease.ToString().Should().StartWith("lease 1: 10 GiB on 0: NVIDIA H100");
+        await lease.DisposeAsync();
+        lease.IsHeld.Should().BeFalse();
+        lease.Invoking(l => l.Device).Should().Throw<ObjectDisposedException>();
+        lease.Invoking(l => l.Token).Should().Throw<ObjectDisposedException>();
+        lease.ToString().Should().Be("released lease");
+    }
+
+    [Fact]
     public async Task DefaultLease_HoldsNothing()
     {
         var lease = default(GpuLease);
