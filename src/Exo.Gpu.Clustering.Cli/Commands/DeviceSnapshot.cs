@@ -1,5 +1,6 @@
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Devices;
+using Exo.Gpu.Clustering.Telemetry;
 
 namespace Exo.Gpu.Clustering.Cli.Commands;
 
@@ -7,28 +8,50 @@ namespace Exo.Gpu.Clustering.Cli.Commands;
 internal sealed record DeviceSnapshot(GpuDevice Device, GpuSample? Sample, GpuHealth Health, string? Error)
 {
     /// <summary>
-    /// Reads every device once. A device whose reading fails keeps its row: Lost when the backend says so,
-    /// Unknown with the error otherwise.
+    /// Reads every device once and judges its health with the telemetry collector's rules (temperature, power,
+    /// ECC, hardware slowdown, staleness), as a running cluster would on its first reading. A device whose reading
+    /// fails keeps its row: Lost when the backend says so, Unknown with the error otherwise.
     /// </summary>
-    public static async Task<IReadOnlyList<DeviceSnapshot>> TakeAsync(IGpuBackend backend, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<DeviceSnapshot>> TakeAsync(IGpuBackend backend, TimeProvider time, CancellationToken cancellationToken)
     {
         var devices = await backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
-        var rows = new List<DeviceSnapshot>(devices.Count);
-        foreach (var device in devices)
+        if (devices.Count == 0)
+        {
+            return [];
+        }
+
+        await using var collector = new TelemetryCollector(devices, timeProvider: time);
+        var errors = new string?[devices.Count];
+        for (var i = 0; i < devices.Count; i++)
         {
             try
             {
-                var sample = await backend.SampleAsync(device, cancellationToken).ConfigureAwait(false);
-                rows.Add(new DeviceSnapshot(device, sample, GpuHealth.Healthy, null));
+                var sample = await backend.SampleAsync(devices[i], cancellationToken).ConfigureAwait(false);
+                collector.RecordAt(i, sample);
             }
             catch (GpuDeviceLostException e)
             {
-                rows.Add(new DeviceSnapshot(device, null, GpuHealth.Lost, e.Message));
+                collector.MarkLost(i, e.Message);
+                errors[i] = e.Message;
             }
             catch (GpuSamplingException e)
             {
-                rows.Add(new DeviceSnapshot(device, null, GpuHealth.Unknown, e.Message));
+                collector.RecordFailure(i, e.Message);
+                errors[i] = e.Message;
             }
+            catch (GpuSampleValidationException e)
+            {
+                collector.RecordFailure(i, e.Message);
+                errors[i] = e.Message;
+            }
+        }
+
+        var statuses = collector.GetStatuses();
+        var rows = new List<DeviceSnapshot>(devices.Count);
+        for (var i = 0; i < devices.Count; i++)
+        {
+            var status = statuses[i];
+            rows.Add(new DeviceSnapshot(devices[i], errors[i] is null ? status.Latest : null, status.Health, errors[i]));
         }
 
         return rows;

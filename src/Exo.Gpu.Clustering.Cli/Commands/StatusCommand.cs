@@ -17,7 +17,7 @@ internal static class StatusCommand
         var selection = await context.CreateBackendAsync(request, cancellationToken).ConfigureAwait(false);
         await using (selection.Backend.ConfigureAwait(false))
         {
-            var rows = await DeviceSnapshot.TakeAsync(selection.Backend, cancellationToken).ConfigureAwait(false);
+            var rows = await DeviceSnapshot.TakeAsync(selection.Backend, context.Time, cancellationToken).ConfigureAwait(false);
             if (args.Has("json"))
             {
                 await context.Out.WriteLineAsync(ToJson(selection.Name, rows)).ConfigureAwait(false);

@@ -1,0 +1,464 @@
+using System.Runtime.CompilerServices;
+using Exo.Gpu.Clustering.Devices;
+
+namespace Exo.Gpu.Clustering.Telemetry;
+
+/// <summary>What <see cref="DeviceSlot.Record"/> did.</summary>
+internal enum RecordOutcome
+{
+    /// <summary>Recorded; the judged health did not move.</summary>
+    Recorded = 0,
+
+    /// <summary>Recorded; the judged health may differ from the published one, so the collector re-judges it.</summary>
+    HealthMayChange = 1,
+
+    /// <summary>Not recorded: the device is lost.</summary>
+    Lost = 2,
+}
+
+/// <summary>
+/// One device's state: its history ring, its health rules and its lost flag, guarded by a sequence lock.
+/// </summary>
+/// <remarks>
+/// <para><b>Locking.</b> <see cref="_sequence"/> is even when free and odd while a thread holds the slot (writers, and
+/// readers that copy history). Holders enter with one compare-and-swap and leave with one release store, so an
+/// uncontended record costs two atomic operations and never allocates. <see cref="ReadSnapshot"/> takes no lock: it
+/// copies the fields, then checks the sequence did not move (a seqlock), retrying otherwise, so a reader never sees
+/// a torn reading and never blocks a writer.</para>
+/// <para>The slot never calls out (no events, no logging) while held.</para>
+/// </remarks>
+internal sealed class DeviceSlot
+{
+    /// <summary>The history, oldest first.</summary>
+    private readonly SampleRing _ring;
+
+    /// <summary>The sequence lock: even when free, odd while held; +2 per hold.</summary>
+    private int _sequence;
+
+    /// <summary>The device; replaced when it rejoins (its facts may have changed).</summary>
+    private GpuDevice _device;
+
+    /// <summary>Whether the backend reported the device lost and it has not rejoined.</summary>
+    private bool _lost;
+
+    /// <summary>Incremented each time the device rejoins, so a poller can reset its per-device state.</summary>
+    private int _generation;
+
+    /// <summary>The health rules.</summary>
+    private HealthRules _rules;
+
+    /// <summary>Why the device was lost, for the health change.</summary>
+    private string? _lostReason;
+
+    /// <summary>The last critical event, in words.</summary>
+    private string? _eventReason;
+
+    /// <summary>The last failed reading, in words.</summary>
+    private string? _failureReason;
+
+    public DeviceSlot(GpuDevice device, int index, int capacity)
+    {
+        _device = device;
+        Index = index;
+        _ring = new SampleRing(capacity);
+    }
+
+    /// <summary>The slot's position in the collector.</summary>
+    public int Index { get; }
+
+    /// <summary>The device (a volatile read; it changes only on rejoin).</summary>
+    public GpuDevice Device => Volatile.Read(ref _device);
+
+    /// <summary>The health last published; written only under the collector's health lock while the slot is held.</summary>
+    public GpuHealth Published { get; set; }
+
+    /// <summary>Whether the device is lost (a racy read; authoritative only under the lock).</summary>
+    public bool IsLost => Volatile.Read(ref _lost);
+
+    /// <summary>The rejoin count (a racy read).</summary>
+    public int Generation => Volatile.Read(ref _generation);
+
+    /// <summary>Enters the slot exclusively.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Enter()
+    {
+        var s = Volatile.Read(ref _sequence);
+        if ((s & 1) != 0 || Interlocked.CompareExchange(ref _sequence, s + 1, s) != s)
+        {
+            EnterContended();
+        }
+    }
+
+    /// <summary>Leaves the slot; publishes every write made while held.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Exit() => Volatile.Write(ref _sequence, _sequence + 1);
+
+    /// <summary>Appends a validated reading and judges it.</summary>
+    /// <exception cref="GpuSampleValidationException">The reading is older than the newest one kept; nothing changed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public RecordOutcome Record(in GpuSample sample, TelemetrySettings settings)
+    {
+        Enter();
+        if (_lost)
+        {
+            Exit();
+            return RecordOutcome.Lost;
+        }
+
+        var ticks = sample.TimestampUtcTicks;
+        if (_ring.Count != 0)
+        {
+            var newest = _ring.Newest.TimestampUtcTicks;
+            if (ticks < newest)
+            {
+                Exit();
+                SampleValidator.ThrowOutOfOrder(sample, newest);
+            }
+        }
+
+        _ring.Append(sample);
+        if (settings.MaxAgeTicks != 0)
+        {
+            _ring.EvictOlderThan(ticks - settings.MaxAgeTicks);
+        }
+
+        _rules.OnSample(sample, settings);
+
+        // The health this reading implies if it is fresh; the collector re-judges against the clock only when it differs.
+        var candidate = Judge(_lost, _rules.CriticalEventUntil != 0, _rules.FailureLevel, fresh: true, _rules.SampleLevel);
+        var outcome = candidate != Published ? RecordOutcome.HealthMayChange : RecordOutcome.Recorded;
+        Exit();
+        return outcome;
+    }
+
+    /// <summary>Counts a failed reading.</summary>
+    /// <returns>Whether the device is not lost (the failure counted).</returns>
+    public bool RecordFailure(string reason, TelemetrySettings settings)
+    {
+        Enter();
+        if (_lost)
+        {
+            Exit();
+            return false;
+        }
+
+        _rules.OnFailure(settings);
+        _failureReason = reason;
+        Exit();
+        return true;
+    }
+
+    /// <summary>Marks a critical event (a critical Xid or a double-bit ECC error).</summary>
+    /// <returns>Whether it counted (the device is not lost).</returns>
+    public bool RecordCriticalEvent(string reason, long untilUtcTicks)
+    {
+        Enter();
+        var lost = _lost;
+        if (!lost)
+        {
+            _rules.CriticalEventUntil = Math.Max(_rules.CriticalEventUntil, untilUtcTicks);
+            _eventReason = reason;
+        }
+
+        Exit();
+        return !lost;
+    }
+
+    /// <summary>Marks the device lost.</summary>
+    /// <returns>Whether it was not lost before.</returns>
+    public bool MarkLost(string reason)
+    {
+        Enter();
+        var was = _lost;
+        if (!was)
+        {
+            _lost = true;
+            _lostReason = reason;
+        }
+
+        Exit();
+        return !was;
+    }
+
+    /// <summary>
+    /// Brings a lost device back with a fresh history and fresh health rules (a returning device may have been reset
+    /// or replaced), or, for a device that is not lost, updates its facts only.
+    /// </summary>
+    /// <returns>Whether the device was lost and rejoined.</returns>
+    public bool Rejoin(GpuDevice device)
+    {
+        Enter();
+        var wasLost = _lost;
+        Volatile.Write(ref _device, device);
+        if (wasLost)
+        {
+            _ring.Clear();
+            _rules = default;
+            _lost = false;
+            _lostReason = null;
+            _eventReason = null;
+            _failureReason = null;
+            _generation++;
+        }
+
+        Exit();
+        return wasLost;
+    }
+
+    /// <summary>Reads the slot's state consistently without taking the lock (seqlock); never allocates.</summary>
+    public SlotSnapshot ReadSnapshot()
+    {
+        var spinner = default(SpinWait);
+        while (true)
+        {
+            var seq = Volatile.Read(ref _sequence);
+            if ((seq & 1) == 0)
+            {
+                var count = _ring.Count;
+                var snapshot = new SlotSnapshot(
+                    _lost,
+                    count != 0,
+                    count != 0 ? _ring.Newest : default,
+                    _rules.SampleLevel,
+                    _rules.FailureLevel,
+                    _rules.ConsecutiveFailures,
+                    _rules.CriticalEventUntil);
+
+                // Every load above must complete before the sequence is read again.
+                Interlocked.MemoryBarrier();
+                if (Volatile.Read(ref _sequence) == seq)
+                {
+                    return snapshot;
+                }
+            }
+
+            spinner.SpinOnce(sleep1Threshold: -1);
+        }
+    }
+
+    /// <summary>Judges the health at <paramref name="nowUtcTicks"/> and describes it; call while held.</summary>
+    public (GpuHealth Health, string Reason) JudgeAndDescribeHeld(long nowUtcTicks, TelemetrySettings settings)
+    {
+        var count = _ring.Count;
+        var latest = count != 0 ? _ring.Newest : default;
+        var fresh = count != 0 && IsFresh(latest.TimestampUtcTicks, nowUtcTicks, settings.StalenessTicks);
+        var health = Judge(_lost, _rules.CriticalEventActive(nowUtcTicks), _rules.FailureLevel, fresh, _rules.SampleLevel);
+        if (_rules.CriticalEventUntil != 0 && !_rules.CriticalEventActive(nowUtcTicks))
+        {
+            _rules.CriticalEventUntil = 0; // expired
+        }
+
+        var reason = health == GpuHealth.Lost
+            ? _lostReason ?? "lost"
+            : _rules.Describe(health, latest, count != 0, nowUtcTicks, settings, _eventReason, _failureReason);
+        return (health, reason);
+    }
+
+    /// <summary>Copies the readings stamped at or after <paramref name="sinceUtcTicks"/>, newest last; at most <paramref name="destination"/>.Length (the newest ones).</summary>
+    public int CopyHistory(long sinceUtcTicks, Span<GpuSample> destination)
+    {
+        Enter();
+        try
+        {
+            var start = _ring.FirstAtOrAfter(sinceUtcTicks);
+            var available = _ring.Count - start;
+            var n = Math.Min(available, destination.Length);
+            _ring.CopyTo(start + available - n, destination[..n]);
+            return n;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Copies the readings stamped at or after <paramref name="sinceUtcTicks"/> into a new array.</summary>
+    public GpuSample[] GetHistory(long sinceUtcTicks)
+    {
+        Enter();
+        try
+        {
+            var start = _ring.FirstAtOrAfter(sinceUtcTicks);
+            var result = new GpuSample[_ring.Count - start];
+            _ring.CopyTo(start, result);
+            return result;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>The history's capacity: the most readings <see cref="ExtractMetric"/> can return.</summary>
+    public int Capacity => _ring.Capacity;
+
+    /// <summary>
+    /// Copies one metric of the readings stamped at or after <paramref name="sinceUtcTicks"/> into
+    /// <paramref name="destination"/> (at least <see cref="Capacity"/> long), oldest first, skipping readings that lack it.
+    /// </summary>
+    /// <returns>How many values were copied.</returns>
+    public int ExtractMetric(long sinceUtcTicks, TelemetryMetric metric, Span<double> destination, out long fromTicks, out long toTicks)
+    {
+        Enter();
+        try
+        {
+            var start = _ring.FirstAtOrAfter(sinceUtcTicks);
+            return metric switch
+            {
+                TelemetryMetric.Utilization => Extract<UtilizationReader>(start, destination, out fromTicks, out toTicks),
+                TelemetryMetric.MemoryUsed => Extract<MemoryUsedReader>(start, destination, out fromTicks, out toTicks),
+                TelemetryMetric.Temperature => Extract<TemperatureReader>(start, destination, out fromTicks, out toTicks),
+                _ => Extract<PowerReader>(start, destination, out fromTicks, out toTicks),
+            };
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
+    /// The health rule order: Lost; then Unhealthy from a critical event or from failed readings (these need no fresh
+    /// reading); then Unknown without a fresh reading; then the worst of what the readings and the failures say.
+    /// </summary>
+    public static GpuHealth Judge(bool lost, bool criticalEvent, GpuHealth failureLevel, bool fresh, GpuHealth sampleLevel)
+    {
+        if (lost)
+        {
+            return GpuHealth.Lost;
+        }
+
+        if (criticalEvent || failureLevel == GpuHealth.Unhealthy)
+        {
+            return GpuHealth.Unhealthy;
+        }
+
+        if (!fresh)
+        {
+            return GpuHealth.Unknown;
+        }
+
+        return sampleLevel > failureLevel ? sampleLevel : failureLevel;
+    }
+
+    /// <summary>
+    /// Whether a reading stamped <paramref name="sampleUtcTicks"/> is fresh at <paramref name="nowUtcTicks"/>: at most the
+    /// staleness limit old, and at most the staleness limit in the future (a clock that far ahead is not trusted).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsFresh(long sampleUtcTicks, long nowUtcTicks, long stalenessTicks)
+    {
+        var age = nowUtcTicks - sampleUtcTicks;
+        return age <= stalenessTicks && age >= -stalenessTicks;
+    }
+
+    private int Extract<TReader>(int start, Span<double> destination, out long fromTicks, out long toTicks)
+        where TReader : struct, IMetricReader
+    {
+        var n = 0;
+        fromTicks = 0;
+        toTicks = 0;
+        var count = _ring.Count;
+        for (var i = start; i < count; i++)
+        {
+            ref readonly var s = ref _ring[i];
+            if (TReader.TryRead(s, out var value))
+            {
+                if (n == 0)
+                {
+                    fromTicks = s.TimestampUtcTicks;
+                }
+
+                toTicks = s.TimestampUtcTicks;
+                destination[n++] = value;
+            }
+        }
+
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void EnterContended()
+    {
+        var spinner = default(SpinWait);
+        while (true)
+        {
+            var s = Volatile.Read(ref _sequence);
+            if ((s & 1) == 0 && Interlocked.CompareExchange(ref _sequence, s + 1, s) == s)
+            {
+                return;
+            }
+
+            spinner.SpinOnce();
+        }
+    }
+}
+
+/// <summary>A consistent copy of a slot's state.</summary>
+internal readonly record struct SlotSnapshot(
+    bool Lost,
+    bool HasSample,
+    GpuSample Latest,
+    GpuHealth SampleLevel,
+    GpuHealth FailureLevel,
+    int ConsecutiveFailures,
+    long CriticalEventUntil)
+{
+    /// <summary>Whether <see cref="Latest"/> is fresh at <paramref name="nowUtcTicks"/> (never for a lost device).</summary>
+    public bool IsFresh(long nowUtcTicks, long stalenessTicks) =>
+        !Lost && HasSample && DeviceSlot.IsFresh(Latest.TimestampUtcTicks, nowUtcTicks, stalenessTicks);
+
+    /// <summary>The health at <paramref name="nowUtcTicks"/>.</summary>
+    public GpuHealth Health(long nowUtcTicks, long stalenessTicks) => DeviceSlot.Judge(
+        Lost,
+        CriticalEventUntil != 0 && nowUtcTicks < CriticalEventUntil,
+        FailureLevel,
+        IsFresh(nowUtcTicks, stalenessTicks),
+        SampleLevel);
+}
+
+/// <summary>Reads one metric of a reading; a struct so each metric's extraction loop is compiled on its own.</summary>
+internal interface IMetricReader
+{
+    static abstract bool TryRead(in GpuSample sample, out double value);
+}
+
+internal readonly struct UtilizationReader : IMetricReader
+{
+    public static bool TryRead(in GpuSample sample, out double value)
+    {
+        var v = sample.UtilizationPercent;
+        value = v.GetValueOrDefault();
+        return v.HasValue;
+    }
+}
+
+internal readonly struct MemoryUsedReader : IMetricReader
+{
+    public static bool TryRead(in GpuSample sample, out double value)
+    {
+        var v = sample.MemoryUsedBytes;
+        value = v.GetValueOrDefault();
+        return v.HasValue;
+    }
+}
+
+internal readonly struct TemperatureReader : IMetricReader
+{
+    public static bool TryRead(in GpuSample sample, out double value)
+    {
+        var v = sample.TemperatureC;
+        value = v.GetValueOrDefault();
+        return v.HasValue;
+    }
+}
+
+internal readonly struct PowerReader : IMetricReader
+{
+    public static bool TryRead(in GpuSample sample, out double value)
+    {
+        var v = sample.PowerW;
+        value = v.GetValueOrDefault();
+        return v.HasValue;
+    }
+}

@@ -1,0 +1,197 @@
+using System.Globalization;
+using Exo.Gpu.Clustering.Devices;
+
+namespace Exo.Gpu.Clustering.Telemetry;
+
+/// <summary>
+/// One health rule's on/off state with hysteresis: on at a value at or above <see cref="HealthThreshold.Enter"/>;
+/// off only once every value for the hold time stayed below <see cref="HealthThreshold.Leave"/>. Time is measured
+/// with the readings' own timestamps, so judging a reading never reads a clock.
+/// </summary>
+internal struct Hysteresis
+{
+    /// <summary>Whether the rule is on.</summary>
+    public bool Active;
+
+    /// <summary>The timestamp (UTC ticks) of the first reading below the leave threshold since the rule was last above it; 0 when not clearing.</summary>
+    private long _clearSince;
+
+    /// <summary>Judges one value.</summary>
+    public void Update(double value, HealthThreshold threshold, long holdTicks, long utcTicks)
+    {
+        if (!Active)
+        {
+            if (value >= threshold.Enter)
+            {
+                Active = true;
+                _clearSince = 0;
+            }
+
+            return;
+        }
+
+        if (value >= threshold.Leave)
+        {
+            _clearSince = 0;
+            return;
+        }
+
+        if (_clearSince == 0)
+        {
+            _clearSince = utcTicks;
+        }
+
+        if (utcTicks - _clearSince >= holdTicks)
+        {
+            Active = false;
+            _clearSince = 0;
+        }
+    }
+
+    /// <summary>Turns the rule on (or keeps it on) when <paramref name="value"/> reaches the enter threshold, without judging a leave (used where no timestamp exists: a failed reading).</summary>
+    public void Raise(double value, HealthThreshold threshold)
+    {
+        if (value >= threshold.Enter)
+        {
+            Active = true;
+        }
+
+        if (Active && value >= threshold.Leave)
+        {
+            _clearSince = 0;
+        }
+    }
+
+    public void Reset() => this = default;
+}
+
+/// <summary>The health rules of one device: what its readings, failures and events say, each with hysteresis.</summary>
+/// <remarks>Not thread safe: the owning <see cref="DeviceSlot"/>'s lock guards it.</remarks>
+internal struct HealthRules
+{
+    private Hysteresis _temperatureDegraded;
+    private Hysteresis _temperatureUnhealthy;
+    private Hysteresis _power;
+    private Hysteresis _ecc;
+    private Hysteresis _slowdown;
+    private Hysteresis _failuresDegraded;
+    private Hysteresis _failuresUnhealthy;
+
+    /// <summary>Failed readings since the last successful one.</summary>
+    public int ConsecutiveFailures;
+
+    /// <summary>Until when (UTC ticks, exclusive) a critical event keeps the device Unhealthy; 0 for none, <see cref="long.MaxValue"/> until it rejoins.</summary>
+    public long CriticalEventUntil;
+
+    /// <summary>What the readings say: Healthy, Degraded or Unhealthy.</summary>
+    public readonly GpuHealth SampleLevel =>
+        _temperatureUnhealthy.Active || _ecc.Active ? GpuHealth.Unhealthy
+        : _temperatureDegraded.Active || _power.Active || _slowdown.Active ? GpuHealth.Degraded
+        : GpuHealth.Healthy;
+
+    /// <summary>What the failures say: Healthy, Degraded or Unhealthy.</summary>
+    public readonly GpuHealth FailureLevel =>
+        _failuresUnhealthy.Active ? GpuHealth.Unhealthy : _failuresDegraded.Active ? GpuHealth.Degraded : GpuHealth.Healthy;
+
+    /// <summary>Judges a successful reading (which also ends a run of failures).</summary>
+    public void OnSample(in GpuSample sample, TelemetrySettings s)
+    {
+        var t = sample.TimestampUtcTicks;
+        var hold = s.HoldTicks;
+        if (sample.TemperatureC is double temperature)
+        {
+            if (s.TemperatureDegraded is { } td)
+            {
+                _temperatureDegraded.Update(temperature, td, hold, t);
+            }
+
+            if (s.TemperatureUnhealthy is { } tu)
+            {
+                _temperatureUnhealthy.Update(temperature, tu, hold, t);
+            }
+        }
+
+        if (s.PowerDegraded is { } pd && sample.PowerW is double power && sample.PowerLimitW is double limit && limit > 0)
+        {
+            _power.Update(power / limit, pd, hold, t);
+        }
+
+        if (s.EccUnhealthy is { } eu && sample.EccUncorrectedErrors is long ecc)
+        {
+            _ecc.Update(ecc, eu, hold, t);
+        }
+
+        if (s.HardwareSlowdownDegrades && sample.ClockEventReasons is { } reasons)
+        {
+            _slowdown.Update((reasons & GpuClockEventReasons.HardwareSlowdownMask) != 0 ? 1 : 0, new HealthThreshold(1, 1), hold, t);
+        }
+
+        ConsecutiveFailures = 0;
+        if (_failuresDegraded.Active | _failuresUnhealthy.Active)
+        {
+            _failuresDegraded.Update(0, new HealthThreshold(s.FailuresDegraded, 1), hold, t);
+            _failuresUnhealthy.Update(0, new HealthThreshold(s.FailuresUnhealthy, 1), hold, t);
+        }
+    }
+
+    /// <summary>Counts a failed reading.</summary>
+    public void OnFailure(TelemetrySettings s)
+    {
+        ConsecutiveFailures = ConsecutiveFailures == int.MaxValue ? int.MaxValue : ConsecutiveFailures + 1;
+        _failuresDegraded.Raise(ConsecutiveFailures, new HealthThreshold(s.FailuresDegraded, 1));
+        _failuresUnhealthy.Raise(ConsecutiveFailures, new HealthThreshold(s.FailuresUnhealthy, 1));
+    }
+
+    /// <summary>Whether a critical event holds the device Unhealthy at <paramref name="nowUtcTicks"/>.</summary>
+    public readonly bool CriticalEventActive(long nowUtcTicks) => CriticalEventUntil != 0 && nowUtcTicks < CriticalEventUntil;
+
+    /// <summary>Describes why the device has <paramref name="health"/>, in words.</summary>
+    public readonly string Describe(GpuHealth health, in GpuSample latest, bool hasSample, long nowUtcTicks, TelemetrySettings s, string? eventReason, string? failureReason)
+    {
+        var reasons = new List<string>(4);
+        var c = CultureInfo.InvariantCulture;
+        if (CriticalEventActive(nowUtcTicks) && eventReason is not null)
+        {
+            reasons.Add(eventReason);
+        }
+
+        if (_failuresUnhealthy.Active || _failuresDegraded.Active)
+        {
+            reasons.Add(string.Create(c, $"{ConsecutiveFailures} consecutive failed readings") + (failureReason is null ? string.Empty : $" (last: {failureReason})"));
+        }
+
+        if (health == GpuHealth.Unknown)
+        {
+            reasons.Add(hasSample
+                ? string.Create(c, $"no reading for {TimeSpan.FromTicks(Math.Max(0, nowUtcTicks - latest.TimestampUtcTicks)).TotalSeconds:0.###} s (staleness limit {s.StalenessLimit.TotalSeconds:0.###} s)")
+                : "no reading yet");
+            return string.Join("; ", reasons);
+        }
+
+        if (_temperatureUnhealthy.Active && s.TemperatureUnhealthy is { } tu)
+        {
+            reasons.Add(string.Create(c, $"temperature {latest.TemperatureC} °C (Unhealthy from {tu.Enter} °C until below {tu.Leave} °C)"));
+        }
+        else if (_temperatureDegraded.Active && s.TemperatureDegraded is { } td)
+        {
+            reasons.Add(string.Create(c, $"temperature {latest.TemperatureC} °C (Degraded from {td.Enter} °C until below {td.Leave} °C)"));
+        }
+
+        if (_ecc.Active && s.EccUnhealthy is { } eu)
+        {
+            reasons.Add(string.Create(c, $"{latest.EccUncorrectedErrors} uncorrected ECC errors (Unhealthy from {eu.Enter})"));
+        }
+
+        if (_power.Active && s.PowerDegraded is { } pd)
+        {
+            reasons.Add(string.Create(c, $"power {latest.PowerW} W of a {latest.PowerLimitW} W limit (Degraded from {pd.Enter:P0} until below {pd.Leave:P0})"));
+        }
+
+        if (_slowdown.Active)
+        {
+            reasons.Add(string.Create(c, $"hardware slowdown ({latest.ClockEventReasons})"));
+        }
+
+        return reasons.Count == 0 ? "every health rule passes" : string.Join("; ", reasons);
+    }
+}

@@ -1,0 +1,127 @@
+using Exo.Gpu.Clustering.Devices;
+
+namespace Exo.Gpu.Clustering.Telemetry;
+
+/// <summary>
+/// A fixed-capacity circular buffer of one device's readings, oldest first, in timestamp order (the collector rejects
+/// a reading older than the newest). Appending overwrites the oldest reading when full; both append and eviction are
+/// O(1) (eviction by age is amortized: each reading is evicted once) and never allocate.
+/// </summary>
+/// <remarks>Not thread safe: the owning <see cref="DeviceSlot"/>'s lock guards every call.</remarks>
+internal sealed class SampleRing
+{
+    /// <summary>The storage; its length is the capacity. <see cref="GpuSample"/> holds no references, so a slot is never cleared.</summary>
+    private readonly GpuSample[] _items;
+
+    /// <summary>The physical index of the oldest reading.</summary>
+    private int _head;
+
+    /// <summary>How many readings are kept.</summary>
+    private int _count;
+
+    public SampleRing(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
+        _items = new GpuSample[capacity];
+    }
+
+    public int Capacity => _items.Length;
+
+    public int Count => _count;
+
+    /// <summary>The newest reading; only when <see cref="Count"/> is more than 0.</summary>
+    public ref readonly GpuSample Newest => ref _items[Physical(_count - 1)];
+
+    /// <summary>The reading at a logical position, 0 being the oldest.</summary>
+    public ref readonly GpuSample this[int index] => ref _items[Physical(index)];
+
+    /// <summary>Appends a reading, overwriting the oldest when full.</summary>
+    public void Append(in GpuSample sample)
+    {
+        var items = _items;
+        if (_count == items.Length)
+        {
+            items[_head] = sample;
+            if (++_head == items.Length)
+            {
+                _head = 0;
+            }
+        }
+        else
+        {
+            var i = _head + _count;
+            if (i >= items.Length)
+            {
+                i -= items.Length;
+            }
+
+            items[i] = sample;
+            _count++;
+        }
+    }
+
+    /// <summary>Drops the readings stamped before <paramref name="utcTicks"/> (oldest first, so it stops at the first kept one).</summary>
+    public void EvictOlderThan(long utcTicks)
+    {
+        var items = _items;
+        while (_count > 0 && items[_head].TimestampUtcTicks < utcTicks)
+        {
+            if (++_head == items.Length)
+            {
+                _head = 0;
+            }
+
+            _count--;
+        }
+    }
+
+    /// <summary>Drops every reading.</summary>
+    public void Clear()
+    {
+        _head = 0;
+        _count = 0;
+    }
+
+    /// <summary>The logical index of the first reading stamped at or after <paramref name="utcTicks"/> (binary search); <see cref="Count"/> when none.</summary>
+    public int FirstAtOrAfter(long utcTicks)
+    {
+        int lo = 0, hi = _count;
+        while (lo < hi)
+        {
+            var mid = (int)((uint)(lo + hi) >> 1);
+            if (this[mid].TimestampUtcTicks < utcTicks)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
+    }
+
+    /// <summary>Copies <paramref name="destination"/>.Length readings starting at logical index <paramref name="start"/>, oldest first.</summary>
+    public void CopyTo(int start, Span<GpuSample> destination)
+    {
+        if (destination.IsEmpty)
+        {
+            return;
+        }
+
+        var first = Physical(start);
+        var firstRun = Math.Min(destination.Length, _items.Length - first);
+        _items.AsSpan(first, firstRun).CopyTo(destination);
+        if (firstRun < destination.Length)
+        {
+            _items.AsSpan(0, destination.Length - firstRun).CopyTo(destination[firstRun..]);
+        }
+    }
+
+    private int Physical(int logical)
+    {
+        var i = _head + logical;
+        return i >= _items.Length ? i - _items.Length : i;
+    }
+}

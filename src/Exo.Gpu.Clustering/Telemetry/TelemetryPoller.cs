@@ -1,0 +1,468 @@
+using System.Globalization;
+using Exo.Gpu.Clustering.Backends;
+using Exo.Gpu.Clustering.Devices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Exo.Gpu.Clustering.Telemetry;
+
+/// <summary>How one attempt to read a device ended.</summary>
+internal enum PollResult
+{
+    /// <summary>Read and recorded.</summary>
+    Sampled = 0,
+
+    /// <summary>The backend threw (<see cref="GpuSamplingException"/> or anything unexpected), or returned an invalid reading.</summary>
+    Failed = 1,
+
+    /// <summary>The reading took longer than <see cref="TelemetryOptions.SampleTimeout"/>.</summary>
+    TimedOut = 2,
+
+    /// <summary>The backend reported the device lost.</summary>
+    Lost = 3,
+
+    /// <summary>The poller stopped while the reading was in flight.</summary>
+    Canceled = 4,
+
+    /// <summary>Read, but not recorded: the device was lost meanwhile or the collector disposed.</summary>
+    Dropped = 5,
+}
+
+/// <summary>One attempt to read a device, for tests and diagnostics.</summary>
+/// <param name="Slot">The device's slot.</param>
+/// <param name="Uuid">The device's UUID.</param>
+/// <param name="Result">How it ended.</param>
+/// <param name="StartedAt">When the attempt started (the tick's time).</param>
+internal readonly record struct PollOutcome(int Slot, string Uuid, PollResult Result, DateTimeOffset StartedAt);
+
+/// <summary>
+/// The only reader of the backend in a running cluster: every <see cref="TelemetryOptions.PollInterval"/> it reads
+/// every device that is not lost, concurrently, and records the readings into the collector; it also pumps the
+/// backend's events (critical Xids, ECC errors, lost devices) into the collector.
+/// </summary>
+/// <remarks>
+/// <para><b>Fault isolation.</b> Each tick starts one reading per device and does not wait for any of them, so one
+/// device throwing or hanging never delays the others. A reading is abandoned after
+/// <see cref="TelemetryOptions.SampleTimeout"/> (its token is cancelled and it counts as a failure); the device is
+/// not read again until that call has actually returned, so a hung driver never piles up calls. After the n-th
+/// consecutive failure the device is skipped for <see cref="TelemetryOptions.PollInterval"/> × 2^(n−1), at most
+/// <see cref="TelemetryOptions.MaxBackoff"/>. <see cref="GpuDeviceLostException"/> marks the device lost; it is not read
+/// again until it rejoins the collector.</para>
+/// <para><b>Contract with the backend.</b> <see cref="IGpuBackend.SampleAsync"/> is called on the poller's thread and
+/// must not block synchronously (the interface requires it to honour its token and return promptly).</para>
+/// <para><b>Lifecycle.</b> <see cref="StartAsync"/> starts the loops and returns; it is idempotent while running.
+/// <see cref="StopAsync"/> cancels them and waits until every in-flight reading has ended; it is idempotent, and a
+/// stopped poller cannot start again. Stopping is not an error: the poller's own cancellation is never logged as one.
+/// <see cref="DisposeAsync"/> stops it.</para>
+/// </remarks>
+internal sealed class TelemetryPoller : IAsyncDisposable
+{
+    private readonly IGpuBackend _backend;
+    private readonly TelemetryCollector _collector;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly TimeSpan _interval;
+    private readonly TimeSpan _timeout;
+    private readonly TimeSpan _maxBackoff;
+
+    /// <summary>Guards the lifecycle fields and <see cref="_states"/>' growth.</summary>
+    private readonly Lock _gate = new();
+
+    /// <summary>Per-slot poll state; grows when the collector gains devices.</summary>
+    private PollState[] _states = [];
+
+    /// <summary>Cancels the loops; set while running.</summary>
+    private CancellationTokenSource? _stopping;
+
+    /// <summary>The loops; completed when not running.</summary>
+    private Task _running = Task.CompletedTask;
+
+    /// <summary>0 new, 1 running, 2 stopped.</summary>
+    private int _lifecycle;
+
+    /// <summary>Creates a poller of <paramref name="backend"/> into <paramref name="collector"/>, with the collector's settings, clock and logger factory.</summary>
+    /// <exception cref="ArgumentNullException">An argument is <see langword="null"/>.</exception>
+    public TelemetryPoller(IGpuBackend backend, TelemetryCollector collector)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(collector);
+        _backend = backend;
+        _collector = collector;
+        _time = collector.Time;
+        _logger = collector.LoggerFactory?.CreateLogger<TelemetryPoller>() ?? NullLogger<TelemetryPoller>.Instance;
+        _interval = collector.Settings.PollInterval;
+        _timeout = collector.Settings.SampleTimeout;
+        _maxBackoff = collector.Settings.MaxBackoff;
+    }
+
+    /// <summary>
+    /// Called after each attempt to read a device is over: its outcome is recorded and the backend's call has returned,
+    /// so the device is free for the next attempt (tests observe the cadence with it). Must be fast and must not throw.
+    /// </summary>
+    public Action<PollOutcome>? AttemptCompleted { get; set; }
+
+    /// <summary>Whether the loops are running.</summary>
+    public bool IsRunning => Volatile.Read(ref _lifecycle) == 1;
+
+    /// <summary>Starts polling (the first tick at once) and pumping events; returns at once. Idempotent while running.</summary>
+    /// <param name="cancellationToken">Cancels the start (it has nothing to wait for).</param>
+    /// <exception cref="InvalidOperationException">The poller was stopped.</exception>
+    /// <exception cref="OperationCanceledException">The token had fired.</exception>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            switch (_lifecycle)
+            {
+                case 1:
+                    return Task.CompletedTask;
+                case 2:
+                    throw new InvalidOperationException("The telemetry poller was stopped; create a new one.");
+            }
+
+            _stopping = new CancellationTokenSource();
+            var token = _stopping.Token;
+            _running = Task.WhenAll(
+                Task.Run(() => RunAsync(token), CancellationToken.None),
+                Task.Run(() => PumpEventsAsync(token), CancellationToken.None));
+            _lifecycle = 1;
+        }
+
+        Log.PollerStarted(_logger, _interval, _timeout);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Stops polling and waits for every in-flight reading to end. Idempotent; safe before <see cref="StartAsync"/>.</summary>
+    /// <param name="cancellationToken">Stops waiting (the loops still stop).</param>
+    /// <exception cref="OperationCanceledException">The token fired before the loops ended.</exception>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        Task running;
+        lock (_gate)
+        {
+            if (_lifecycle == 1)
+            {
+                _stopping!.Cancel();
+            }
+
+            _lifecycle = 2;
+            running = _running;
+        }
+
+        await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_stopping is { } cts)
+            {
+                _stopping = null;
+                cts.Dispose();
+                Log.PollerStopped(_logger);
+            }
+        }
+    }
+
+    /// <summary>Stops the poller (<see cref="StopAsync"/>). Idempotent.</summary>
+    public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
+
+    /// <summary>
+    /// Reads every device due now once and waits for those readings (each bounded by the sample timeout); the timed
+    /// loop does the same without waiting. For one-shot callers (<c>exo-gpu watch</c>), tests and benchmarks.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the readings.</param>
+    public Task PollOnceAsync(CancellationToken cancellationToken)
+    {
+        var started = LaunchTick(cancellationToken);
+        return started.Count == 0 ? Task.CompletedTask : Task.WhenAll(started);
+    }
+
+    /// <summary>
+    /// Pumps <see cref="IGpuBackend.WatchEventsAsync"/> into the collector until the token fires or the stream ends;
+    /// a failing stream is logged and watched again after a back-off.
+    /// </summary>
+    /// <param name="cancellationToken">Ends the pump.</param>
+    public async Task PumpEventsAsync(CancellationToken cancellationToken)
+    {
+        var delay = _interval;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var e in _backend.WatchEventsAsync(cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
+                {
+                    _collector.ApplyEvent(e);
+                    delay = _interval;
+                }
+
+                Log.EventStreamEnded(_logger);
+                return;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return; // the backend is gone; the owner is shutting down
+            }
+#pragma warning disable CA1031 // The pump survives any failure of the stream: it logs and watches again.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Log.EventStreamFailed(_logger, e, delay);
+            }
+
+            try
+            {
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _maxBackoff.Ticks));
+        }
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_interval, _time);
+        try
+        {
+            do
+            {
+                LaunchTick(cancellationToken);
+            }
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: not an error.
+        }
+
+        // Wait for the readings in flight; each ends promptly now that the token fired (or at its timeout).
+        Task[] inFlight;
+        lock (_gate)
+        {
+            inFlight = [.. _states.Where(s => s is not null).Select(s => s.Attempt)];
+        }
+
+        await Task.WhenAll(inFlight).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts one reading per device that is due, not lost and not still in flight; never throws.</summary>
+    private List<Task> LaunchTick(CancellationToken cancellationToken)
+    {
+        var started = new List<Task>();
+        try
+        {
+            var now = _time.GetUtcNow();
+            var slots = _collector.Slots;
+            PollState[] states;
+            lock (_gate)
+            {
+                if (_states.Length < slots.Count)
+                {
+                    var grown = new PollState[slots.Count];
+                    _states.CopyTo(grown, 0);
+                    for (var i = _states.Length; i < grown.Length; i++)
+                    {
+                        grown[i] = new PollState();
+                    }
+
+                    _states = grown;
+                }
+
+                states = _states;
+            }
+
+            for (var i = 0; i < slots.Count; i++)
+            {
+                var slot = slots[i];
+                var state = states[i];
+                if (slot.IsLost || !state.TryBegin(slot.Generation, now))
+                {
+                    continue;
+                }
+
+                var attempt = PollDeviceAsync(i, slot.Device, state, now, cancellationToken);
+                state.Attempt = attempt;
+                started.Add(attempt);
+            }
+        }
+#pragma warning disable CA1031 // A tick must never stop the loop.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Log.TickFailed(_logger, e);
+        }
+
+        return started;
+    }
+
+    private async Task PollDeviceAsync(int slot, GpuDevice device, PollState state, DateTimeOffset startedAt, CancellationToken stop)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        Task<GpuSample>? call = null;
+        PollResult result;
+        string? failure = null;
+        Exception? unexpected = null;
+        try
+        {
+            var pending = _backend.SampleAsync(device, cts.Token);
+            GpuSample sample;
+            if (pending.IsCompletedSuccessfully)
+            {
+                sample = pending.Result;
+            }
+            else
+            {
+                call = pending.AsTask();
+                sample = await call.WaitAsync(_timeout, _time, stop).ConfigureAwait(false);
+            }
+
+            result = _collector.RecordAt(slot, sample) ? PollResult.Sampled : PollResult.Dropped;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            result = PollResult.Canceled;
+        }
+        catch (TimeoutException)
+        {
+            result = PollResult.TimedOut;
+            failure = string.Create(CultureInfo.InvariantCulture, $"no reading within {_timeout.TotalMilliseconds:0.###} ms");
+
+            // Tell the backend to give up now, synchronously, so a well-behaved call has returned before the next tick.
+#pragma warning disable CA1849 // CancelAsync would defer the backend's cancellation to another thread.
+            cts.Cancel();
+#pragma warning restore CA1849
+        }
+        catch (GpuDeviceLostException e)
+        {
+            result = PollResult.Lost;
+            _collector.MarkLost(slot, e.Message);
+        }
+        catch (GpuSamplingException e)
+        {
+            result = PollResult.Failed;
+            failure = e.ErrorName is null ? e.Message : $"{e.Message} ({e.ErrorName})";
+        }
+        catch (GpuSampleValidationException e)
+        {
+            result = PollResult.Failed;
+            failure = "invalid reading: " + e.Message;
+        }
+#pragma warning disable CA1031 // One device's unexpected failure must not stop the others; it is logged with its exception.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            result = PollResult.Failed;
+            failure = e.Message;
+            unexpected = e;
+        }
+
+        if (failure is not null)
+        {
+            var failures = state.Fail(startedAt, _interval, _maxBackoff, out var backoff);
+            if (unexpected is not null)
+            {
+                Log.SampleFailedUnexpectedly(_logger, unexpected, device.Uuid, failures, backoff);
+            }
+            else
+            {
+                Log.SampleFailed(_logger, device.Uuid, failures, backoff, failure);
+            }
+
+            _collector.RecordFailure(slot, failure);
+        }
+        else if (result == PollResult.Sampled)
+        {
+            state.Succeed();
+        }
+
+        // The device may be read again only once the backend's call has actually returned; the attempt is over then.
+        var outcome = new PollOutcome(slot, device.Uuid, result, startedAt);
+        if (call is { IsCompleted: false })
+        {
+            _ = call.ContinueWith(
+                static (_, s) =>
+                {
+                    var (poller, st, source, outcome) = ((TelemetryPoller, PollState, CancellationTokenSource, PollOutcome))s!;
+                    source.Dispose();
+                    poller.EndAttempt(st, outcome);
+                },
+                (this, state, cts, outcome),
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+        else
+        {
+            cts.Dispose();
+            EndAttempt(state, outcome);
+        }
+    }
+
+    private void EndAttempt(PollState state, PollOutcome outcome)
+    {
+        state.End();
+        AttemptCompleted?.Invoke(outcome);
+    }
+
+    /// <summary>One device's poll state: in flight, failures, back-off.</summary>
+    private sealed class PollState
+    {
+        private int _inFlight;
+        private int _generation;
+        private int _failures;
+        private long _nextAttemptUtcTicks;
+
+        /// <summary>The latest attempt (completed when none is in flight).</summary>
+        public Task Attempt { get; set; } = Task.CompletedTask;
+
+        /// <summary>Claims the device for an attempt when it is due and not in flight; resets after a rejoin.</summary>
+        public bool TryBegin(int generation, DateTimeOffset now)
+        {
+            if (Interlocked.CompareExchange(ref _inFlight, 1, 0) != 0)
+            {
+                return false;
+            }
+
+            if (generation != _generation)
+            {
+                _generation = generation;
+                _failures = 0;
+                _nextAttemptUtcTicks = 0;
+            }
+
+            if (now.UtcTicks < _nextAttemptUtcTicks)
+            {
+                Volatile.Write(ref _inFlight, 0);
+                return false;
+            }
+
+            return true;
+        }
+
+        public void Succeed()
+        {
+            _failures = 0;
+            _nextAttemptUtcTicks = 0;
+        }
+
+        /// <summary>Counts a failure and schedules the next attempt: interval × 2^(failures−1), at most the maximum.</summary>
+        public int Fail(DateTimeOffset startedAt, TimeSpan interval, TimeSpan maxBackoff, out TimeSpan backoff)
+        {
+            _failures = _failures == int.MaxValue ? int.MaxValue : _failures + 1;
+            var shift = Math.Min(_failures - 1, 30);
+            var ticks = interval.Ticks > maxBackoff.Ticks >> shift ? maxBackoff.Ticks : interval.Ticks << shift;
+            backoff = TimeSpan.FromTicks(Math.Min(ticks, maxBackoff.Ticks));
+            _nextAttemptUtcTicks = startedAt.UtcTicks + backoff.Ticks;
+            return _failures;
+        }
+
+        /// <summary>Releases the device for the next attempt.</summary>
+        public void End() => Volatile.Write(ref _inFlight, 0);
+    }
+}
