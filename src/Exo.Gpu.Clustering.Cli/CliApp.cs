@@ -15,6 +15,7 @@ internal static class CliApp
         ("status", "one row per device: memory, utilization, temperature, power, health", StatusCommand.RunAsync, StatusCommand.ValueOptions, StatusCommand.Flags),
         ("plan", "split N items exactly across devices by weight, memory or compute", PlanCommand.RunAsync, PlanCommand.ValueOptions, PlanCommand.Flags),
         ("watch", "a live view of every device, refreshed each --interval until Ctrl+C or --count refreshes", WatchCommand.RunAsync, WatchCommand.ValueOptions, WatchCommand.Flags),
+        ("select", "pick device(s) for --memory/--count now (as GPUtil does); --explain says why; exit 3 when nothing fits", SelectCommand.RunAsync, SelectCommand.ValueOptions, SelectCommand.Flags),
     ];
 
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)
