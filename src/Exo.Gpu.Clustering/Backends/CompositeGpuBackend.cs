@@ -1,0 +1,149 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Exo.Gpu.Clustering.Devices;
+
+namespace Exo.Gpu.Clustering.Backends;
+
+/// <summary>
+/// Several backends seen as one: discovery concatenates their devices (a backend whose discovery fails is skipped
+/// and reported, unless strict), sampling is routed to the backend that discovered the device, events are merged.
+/// UUIDs must be unique across backends; indices stay per backend.
+/// </summary>
+internal sealed class CompositeGpuBackend : IGpuBackend
+{
+    private readonly IGpuBackend[] _backends;
+    private readonly Lock _gate = new();
+    private Dictionary<string, IGpuBackend> _owners = new(StringComparer.Ordinal);
+    private int _disposed;
+
+    public CompositeGpuBackend(IReadOnlyList<IGpuBackend> backends)
+    {
+        _backends = [.. backends];
+    }
+
+    /// <summary>The kind of the first backend (the composite has no kind of its own).</summary>
+    public GpuBackendKind Kind => _backends[0].Kind;
+
+    public IReadOnlyList<IGpuBackend> Backends => _backends;
+
+    /// <summary>Called for a backend whose discovery failed when not strict; the backend's devices are left out.</summary>
+    public Action<IGpuBackend, Exception>? DiscoveryFailed { get; init; }
+
+    /// <summary>Whether one backend's failed discovery fails the whole discovery.</summary>
+    public bool Strict { get; init; }
+
+    public async ValueTask<IReadOnlyList<GpuDevice>> DiscoverAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var devices = new List<GpuDevice>();
+        var owners = new Dictionary<string, IGpuBackend>(StringComparer.Ordinal);
+        foreach (var backend in _backends)
+        {
+            IReadOnlyList<GpuDevice> found;
+            try
+            {
+                found = await backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!Strict && _backends.Length > 1 && e is not OperationCanceledException and not ObjectDisposedException)
+            {
+                DiscoveryFailed?.Invoke(backend, e);
+                continue;
+            }
+
+            foreach (var device in found)
+            {
+                if (!owners.TryAdd(device.Uuid, backend))
+                {
+                    throw new GpuBackendUnavailableException($"Device UUID {device.Uuid} was discovered by two backends; UUIDs must be unique across backends.");
+                }
+
+                devices.Add(device);
+            }
+        }
+
+        lock (_gate)
+        {
+            // Keep owners of devices not listed now (lost ones), so a late reading still reaches its backend.
+            foreach (var (uuid, backend) in _owners)
+            {
+                owners.TryAdd(uuid, backend);
+            }
+
+            _owners = owners;
+        }
+
+        return devices;
+    }
+
+    public ValueTask<GpuSample> SampleAsync(GpuDevice device, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        IGpuBackend? owner;
+        lock (_gate)
+        {
+            _owners.TryGetValue(device.Uuid, out owner);
+        }
+
+        return owner is null
+            ? throw new ArgumentException($"Device {device.Uuid} was not discovered by any backend.", nameof(device))
+            : owner.SampleAsync(device, cancellationToken);
+    }
+
+    public async IAsyncEnumerable<GpuDeviceEvent> WatchEventsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (_backends.Length == 1)
+        {
+            await foreach (var e in _backends[0].WatchEventsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                yield return e;
+            }
+
+            yield break;
+        }
+
+        var merged = Channel.CreateUnbounded<GpuDeviceEvent>(new UnboundedChannelOptions { SingleReader = true });
+        var pumps = _backends.Select(b => PumpAsync(b, merged.Writer, cancellationToken)).ToArray();
+        _ = Task.WhenAll(pumps).ContinueWith(t => merged.Writer.TryComplete(t.Exception), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        await foreach (var e in merged.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return e;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        List<Exception>? errors = null;
+        foreach (var backend in _backends.Reverse())
+        {
+            try
+            {
+                await backend.DisposeAsync().ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // Every backend is disposed; the failures are reported together.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                (errors ??= []).Add(e);
+            }
+        }
+
+        if (errors is not null)
+        {
+            throw new AggregateException("Disposing a GPU backend failed.", errors);
+        }
+    }
+
+    private static async Task PumpAsync(IGpuBackend backend, ChannelWriter<GpuDeviceEvent> writer, CancellationToken cancellationToken)
+    {
+        await foreach (var e in backend.WatchEventsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await writer.WriteAsync(e, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
