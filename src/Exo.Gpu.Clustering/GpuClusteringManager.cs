@@ -296,7 +296,8 @@ public sealed class GpuClusteringManager : IAsyncDisposable
 
     /// <summary>Reads every device now (as one poller tick does), so telemetry is current without waiting for the poller.</summary>
     /// <param name="cancellationToken">Cancels the refresh.</param>
-    /// <returns>A task that completes when every reading was recorded or failed.</returns>
+    /// <returns>A task that completes when every reading was recorded or failed, and the health changes they caused were
+    /// applied to the leases (revocations done, waiters served).</returns>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
     /// <exception cref="OperationCanceledException">The token fired, or shutdown began during the refresh.</exception>
     public async Task RefreshTelemetryAsync(CancellationToken cancellationToken = default)
@@ -305,6 +306,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
         try
         {
             await _poller.PollOnceAsync(linked.Token).ConfigureAwait(false);
+            await _selector.WhenHealthChangesAppliedAsync(linked.Token).ConfigureAwait(false);
             linked.Token.ThrowIfCancellationRequested();
         }
         finally

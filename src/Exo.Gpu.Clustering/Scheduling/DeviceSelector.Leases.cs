@@ -536,6 +536,21 @@ public sealed partial class DeviceSelector
         }
     }
 
+    /// <summary>
+    /// Completes once every health change queued so far has been handled (leases revoked, waiters served), so a caller
+    /// that just recorded readings sees their consequences (for the manager's refresh, and deterministic drivers).
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the queue is empty and no change is being handled.</returns>
+    internal async Task WhenHealthChangesAppliedAsync(CancellationToken cancellationToken)
+    {
+        while (!_healthChanges.IsEmpty || Volatile.Read(ref _processingHealth) != 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            await Task.Yield();
+        }
+    }
+
     private void ProcessHealthChanges()
     {
         while (true)

@@ -8,6 +8,13 @@ internal static class CliRunner
 {
     public static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
+    /// <summary>
+    /// The process environment, except that NVML is looked for where it is not, so <c>--backend auto</c> means the
+    /// simulated cluster here even on a machine with an NVIDIA driver.
+    /// </summary>
+    public static string? IsolatedEnvironment(string name) =>
+        name == "EXO_GPU_NVML_PATH" ? "/nonexistent/exo-gpu-tests/libnvidia-ml.so.1" : Environment.GetEnvironmentVariable(name);
+
     public static async Task<(int ExitCode, string Out, string Error)> RunAsync(params string[] args) =>
         await RunAsync(new FakeTimeProvider(Start), args);
 
@@ -15,7 +22,7 @@ internal static class CliRunner
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        var context = new CliContext(output, error, time, interactive: false);
+        var context = new CliContext(output, error, time, interactive: false) { Environment = IsolatedEnvironment };
         var code = await CliApp.RunAsync(args, context, CancellationToken.None);
         return (code, output.ToString(), error.ToString());
     }

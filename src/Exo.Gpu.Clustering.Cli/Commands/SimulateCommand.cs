@@ -1,0 +1,47 @@
+using System.Globalization;
+using Exo.Gpu.Clustering.Cli.Simulation;
+using Spectre.Console;
+
+namespace Exo.Gpu.Clustering.Cli.Commands;
+
+/// <summary>
+/// <c>exo-gpu simulate [--devices N] [--jobs N] [--seed S] [--profile homogeneous|heterogeneous] [--json]</c>: a seeded
+/// job stream through the whole library on the simulated cluster, in simulated time, and what happened.
+/// </summary>
+internal static class SimulateCommand
+{
+    public static readonly string[] ValueOptions = ["devices", "jobs", "seed", "profile"];
+    public static readonly string[] Flags = ["json"];
+
+    public static async Task<int> RunAsync(CliArguments args, CliContext context, CancellationToken cancellationToken)
+    {
+        var settings = new SimulationSettings(
+            args.GetInt("devices", 8, 1, 64),
+            args.GetInt("jobs", 200, 1, 100_000),
+            args.GetInt("seed", 1, int.MinValue, int.MaxValue),
+            args.GetChoice("profile", "heterogeneous", "homogeneous", "heterogeneous"));
+        var report = await SimulationRun.RunAsync(settings, cancellationToken).ConfigureAwait(false);
+        if (args.Has("json"))
+        {
+            await context.Out.WriteLineAsync(report.ToJson()).ConfigureAwait(false);
+            return CliApp.Success;
+        }
+
+        await context.Out.WriteLineAsync(report.Summary()).ConfigureAwait(false);
+        var table = new Table().AddColumns("#", "UUID", "Name", "Jobs run", "Peak reserved", "Mean util", "Lost");
+        foreach (var d in report.Devices)
+        {
+            table.AddRow(
+                d.Index.ToString(CultureInfo.InvariantCulture),
+                Markup.Escape(d.Uuid),
+                Markup.Escape(d.Name),
+                d.JobsRun.ToString(CultureInfo.InvariantCulture),
+                (d.PeakReservedBytes / (1024.0 * 1024 * 1024)).ToString("0.0", CultureInfo.InvariantCulture) + " GiB",
+                d.MeanUtilizationPercent.ToString("0.0", CultureInfo.InvariantCulture) + " %",
+                d.Lost ? "[red]lost[/]" : string.Empty);
+        }
+
+        context.Console.Write(table);
+        return CliApp.Success;
+    }
+}

@@ -1,0 +1,89 @@
+using System.Text.Json;
+
+namespace Exo.Gpu.Clustering.Tests.Cli;
+
+public class SimulateCommandTests
+{
+    [Fact]
+    public async Task Simulate_SameSeedTwice_SameReportByteForByte()
+    {
+        var first = await CliRunner.RunAsync("simulate", "--seed", "1", "--json");
+        var second = await CliRunner.RunAsync("simulate", "--seed", "1", "--json");
+        first.ExitCode.Should().Be(0, first.Error);
+        second.Out.Should().Be(first.Out);
+    }
+
+    [Fact]
+    public async Task Simulate_OtherSeed_OtherReport()
+    {
+        var first = await CliRunner.RunAsync("simulate", "--seed", "1", "--json", "--jobs", "60");
+        var second = await CliRunner.RunAsync("simulate", "--seed", "2", "--json", "--jobs", "60");
+        second.Out.Should().NotBe(first.Out);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    public async Task Simulate_Json_AccountsForEveryJobAndLease(int seed)
+    {
+        var (code, output, error) = await CliRunner.RunAsync("simulate", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json", "--jobs", "120");
+        code.Should().Be(0, error);
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        var completed = root.GetProperty("jobsCompleted").GetInt32();
+        var failed = root.GetProperty("jobsFailed").GetInt32();
+        var unfinished = root.GetProperty("jobsUnfinished").GetInt32();
+        (completed + failed + unfinished).Should().Be(120);
+        unfinished.Should().Be(0);
+        var leases = root.GetProperty("leases");
+        leases.GetProperty("granted").GetInt64().Should().Be(leases.GetProperty("released").GetInt64() + leases.GetProperty("revoked").GetInt64());
+        leases.GetProperty("revoked").GetInt64().Should().Be(root.GetProperty("jobsRequeued").GetInt64());
+
+        var devices = root.GetProperty("perDevice").EnumerateArray().ToList();
+        devices.Should().HaveCount(8);
+        var lostIndex = root.GetProperty("lostDevice").GetProperty("index").GetInt32();
+        devices.Where(d => d.GetProperty("lost").GetBoolean()).Select(d => d.GetProperty("index").GetInt32()).Should().Equal(lostIndex);
+        devices.Sum(d => d.GetProperty("jobsRun").GetInt32()).Should().BeGreaterThanOrEqualTo(completed);
+        foreach (var d in devices)
+        {
+            d.GetProperty("peakReservedBytes").GetInt64().Should().BeGreaterThanOrEqualTo(0);
+            d.GetProperty("meanUtilizationPercent").GetDouble().Should().BeInRange(0, 100);
+        }
+
+        var waits = root.GetProperty("waitSeconds");
+        waits.GetProperty("p50").GetInt64().Should().BeLessThanOrEqualTo(waits.GetProperty("p95").GetInt64());
+        waits.GetProperty("p95").GetInt64().Should().BeLessThanOrEqualTo(waits.GetProperty("max").GetInt64());
+    }
+
+    [Fact]
+    public async Task Simulate_SingleDevice_NoDeviceLostAndAllJobsComplete()
+    {
+        var (code, output, _) = await CliRunner.RunAsync("simulate", "--devices", "1", "--jobs", "20", "--json");
+        code.Should().Be(0);
+        using var doc = JsonDocument.Parse(output);
+        doc.RootElement.GetProperty("lostDevice").ValueKind.Should().Be(JsonValueKind.Null);
+        doc.RootElement.GetProperty("jobsCompleted").GetInt32().Should().Be(20);
+    }
+
+    [Fact]
+    public async Task Simulate_Table_SummarizesRun()
+    {
+        var (code, output, _) = await CliRunner.RunAsync("simulate", "--jobs", "30");
+        code.Should().Be(0);
+        output.Should().Contain("simulated 30 jobs on 8 heterogeneous devices").And.Contain("was lost at").And.Contain("granted =");
+    }
+
+    [Theory]
+    [InlineData("--devices=0", "--devices")]
+    [InlineData("--devices=65", "--devices")]
+    [InlineData("--jobs=0", "--jobs")]
+    [InlineData("--seed=x", "--seed")]
+    [InlineData("--profile=mixed", "--profile")]
+    public async Task Simulate_BadArgument_ExitCode2NamingIt(string arg, string named)
+    {
+        var (code, _, error) = await CliRunner.RunAsync("simulate", arg);
+        code.Should().Be(2);
+        error.Should().Contain(named);
+    }
+}
