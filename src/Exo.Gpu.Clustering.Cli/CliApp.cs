@@ -16,6 +16,7 @@ internal static class CliApp
         ("plan", "split N items exactly across devices by weight, memory or compute", PlanCommand.RunAsync, PlanCommand.ValueOptions, PlanCommand.Flags),
         ("simulate", "run a seeded job stream through the library on the simulated cluster, in simulated time", SimulateCommand.RunAsync, SimulateCommand.ValueOptions, SimulateCommand.Flags),
         ("watch", "a live view of every device, refreshed each --interval until Ctrl+C or --count refreshes", WatchCommand.RunAsync, WatchCommand.ValueOptions, WatchCommand.Flags),
+        ("select", "pick device(s) for --memory/--count now (as GPUtil does); --explain says why; exit 3 when nothing fits", SelectCommand.RunAsync, SelectCommand.ValueOptions, SelectCommand.Flags),
     ];
 
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken)

@@ -59,8 +59,31 @@ public sealed partial class DeviceSelector
             return ValueTask.FromCanceled<GpuLease>(cancellationToken);
         }
 
-        var slot = 0;
-        var chosen = request.DeviceCount == 1 ? new Span<int>(ref slot) : new int[request.DeviceCount];
+        // The fast path (it fits now and nobody waits) is kept small; queuing is in AcquireSlow.
+        if (request.DeviceCount == 1)
+        {
+            var slot = 0;
+            lock (_gate)
+            {
+                ThrowIfShutdown();
+                var table = CurrentTable();
+                var resolved = Resolve(request, table);
+                if (_head is null && TrySelectCore(new LiveStates(_source), request, resolved, table, new Span<int>(ref slot), advance: true))
+                {
+                    var lease = GrantLocked(table, request.MemoryBytes, new ReadOnlySpan<int>(ref slot));
+                    _metrics.OnGranted(0);
+                    return new ValueTask<GpuLease>(lease);
+                }
+            }
+        }
+
+        return AcquireSlow(request, cancellationToken);
+    }
+
+    /// <summary>Tries once more under the lock (a gang, or the fast path failed), then queues the request.</summary>
+    private ValueTask<GpuLease> AcquireSlow(GpuRequest request, CancellationToken cancellationToken)
+    {
+        var chosen = new int[request.DeviceCount];
         LeaseWaiter waiter;
         GpuSelectionExplanation? impossible = null;
         lock (_gate)

@@ -156,6 +156,17 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// <summary>Completed when the last active lease is released (created by <see cref="WhenDrainedAsync"/>).</summary>
     private TaskCompletionSource? _drained;
 
+    /// <summary>Creates a selector over the device states of a telemetry collector.</summary>
+    /// <param name="collector">The collector whose devices, readings and health the selector reads (it never calls a backend).</param>
+    /// <param name="options">The settings; defaults when <see langword="null"/>. Read once, now.</param>
+    /// <param name="timeProvider">The clock of wait times and queue re-examination; the collector's when <see langword="null"/>.</param>
+    /// <param name="logger">The log; none when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="collector"/> is <see langword="null"/>.</exception>
+    public DeviceSelector(TelemetryCollector collector, DeviceSelectorOptions? options = null, TimeProvider? timeProvider = null, ILogger<DeviceSelector>? logger = null)
+        : this((IDeviceStateSource)(collector ?? throw new ArgumentNullException(nameof(collector))), options, timeProvider ?? collector.Time, logger)
+    {
+    }
+
     /// <summary>Creates a selector over a device-state source.</summary>
     /// <param name="source">The device states (the telemetry collector).</param>
     /// <param name="options">The settings; defaults when <see langword="null"/>.</param>

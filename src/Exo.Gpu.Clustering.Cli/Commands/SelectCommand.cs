@@ -1,0 +1,322 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Exo.Gpu.Clustering.Scheduling;
+using Exo.Gpu.Clustering.Telemetry;
+using Spectre.Console;
+
+namespace Exo.Gpu.Clustering.Cli.Commands;
+
+/// <summary>
+/// <c>exo-gpu select [--memory 20GiB] [--count N] [--strategy best|most-free|least-used|best-fit|round-robin|two-choices]
+/// [--max-util P] [--max-temp C] [--exclude i,j] [--explain] [--json] [--format index|uuid]</c>: picks device(s) now,
+/// as scripts use GPUtil (<c>CUDA_VISIBLE_DEVICES=$(exo-gpu select --memory 20GiB --format uuid)</c>).
+/// </summary>
+/// <remarks>
+/// Reads every device once through the telemetry poller, then asks the device selector; nothing is reserved (another
+/// process may pick the same device: <c>two-choices</c> spreads concurrent scripts). Prints the chosen devices,
+/// comma-separated, by index (the backend's, NVML's, numbering) or UUID; UUIDs are what <c>CUDA_VISIBLE_DEVICES</c>
+/// understands whatever <c>CUDA_DEVICE_ORDER</c> is. <c>--explain</c> lists every device with its verdict and reasons.
+/// Sizes take a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same), or KB, MB, GB, TB (powers of 1000); a bare
+/// number is bytes. Exit code 3 when nothing fits, with the nearest device and why on stderr.
+/// </remarks>
+internal static partial class SelectCommand
+{
+    public static readonly string[] ValueOptions = [.. BackendRequest.ValueOptions, "memory", "count", "strategy", "max-util", "max-temp", "exclude", "format"];
+    public static readonly string[] Flags = ["explain", "json"];
+
+    private static readonly string[] Strategies = ["best", "most-free", "least-used", "best-fit", "round-robin", "two-choices"];
+    private static readonly string[] Formats = ["index", "uuid"];
+
+    public static async Task<int> RunAsync(CliArguments args, CliContext context, CancellationToken cancellationToken)
+    {
+        var memory = args.Get("memory") is { } memoryText ? ParseSize(memoryText, "--memory") : 0;
+        var count = args.GetInt("count", 1, 1, 1024);
+        var strategyName = args.GetChoice("strategy", "best", Strategies);
+        double? maxUtil = args.Has("max-util") ? args.GetDouble("max-util", 100, 0, 100) : null;
+        double? maxTemp = args.Has("max-temp") ? args.GetDouble("max-temp", 85, -273, 1000) : null;
+        var exclude = args.Get("exclude") is { } excludeText ? ParseIndexes(excludeText, "--exclude") : null;
+        var format = args.GetChoice("format", "index", Formats);
+        var backendRequest = BackendRequest.FromArguments(args);
+
+        GpuRequest request;
+        try
+        {
+            request = new GpuRequest
+            {
+                MemoryBytes = memory,
+                DeviceCount = count,
+                Strategy = ToStrategy(strategyName),
+                MaxUtilizationPercent = maxUtil,
+                MaxTemperatureC = maxTemp,
+                ExcludeIndexes = exclude,
+            };
+        }
+        catch (ArgumentException e)
+        {
+            throw Usage(e);
+        }
+
+        var selection = await context.CreateBackendAsync(backendRequest, cancellationToken).ConfigureAwait(false);
+        await using (selection.Backend.ConfigureAwait(false))
+        {
+            var devices = await selection.Backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
+            if (devices.Count == 0)
+            {
+                throw new CliNoDeviceException($"the {selection.Name} backend found no device.");
+            }
+
+            var collector = new TelemetryCollector(devices, timeProvider: context.Time);
+            await using (collector.ConfigureAwait(false))
+            {
+                var poller = new TelemetryPoller(selection.Backend, collector);
+                await using (poller.ConfigureAwait(false))
+                {
+                    await poller.PollOnceAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                var selector = new DeviceSelector(collector, new DeviceSelectorOptions { Seed = backendRequest.Seed });
+                await using (selector.ConfigureAwait(false))
+                {
+                    GpuSelectionExplanation explanation;
+                    try
+                    {
+                        explanation = selector.Explain(request);
+                    }
+                    catch (ArgumentException e)
+                    {
+                        throw Usage(e);
+                    }
+
+                    return await ReportAsync(context, args, selection, strategyName, format, explanation).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    /// <summary>The JSON shape: <c>{"backend":..., "strategy":..., "chosen":[{"index","uuid","name"}], "nearest":..., "devices":[...]}</c> (devices with <c>--explain</c>).</summary>
+    public static string ToJson(string backend, string strategy, GpuSelectionExplanation explanation, bool withDevices)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteString("backend", backend);
+            json.WriteString("strategy", strategy);
+            json.WriteStartArray("chosen");
+            foreach (var device in explanation.Chosen)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("index", device.Index);
+                json.WriteString("uuid", device.Uuid);
+                json.WriteString("name", device.Name);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            if (explanation.Nearest is { } nearest)
+            {
+                json.WriteStartObject("nearest");
+                WriteVerdict(json, nearest, chosen: false);
+                json.WriteEndObject();
+            }
+            else
+            {
+                json.WriteNull("nearest");
+            }
+
+            if (withDevices)
+            {
+                json.WriteStartArray("devices");
+                foreach (var verdict in explanation.Devices)
+                {
+                    json.WriteStartObject();
+                    WriteVerdict(json, verdict, explanation.Chosen.Contains(verdict.Device));
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+            }
+
+            json.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>Reads a size such as <c>20GiB</c>, <c>512M</c>, <c>1.5 GB</c> or <c>1048576</c>.</summary>
+    public static long ParseSize(string text, string option)
+    {
+        var match = SizePattern().Match(text);
+        if (!match.Success
+            || !double.TryParse(match.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+        {
+            throw new CliUsageException(option, $"must be a size such as 20GiB, 512MiB or 1.5GB, got '{text}'.");
+        }
+
+        var scale = match.Groups[2].Value.ToUpperInvariant() switch
+        {
+            "" or "B" => 1.0,
+            "K" or "KIB" => 1L << 10,
+            "M" or "MIB" => 1L << 20,
+            "G" or "GIB" => 1L << 30,
+            "T" or "TIB" => 1L << 40,
+            "KB" => 1e3,
+            "MB" => 1e6,
+            "GB" => 1e9,
+            _ => 1e12,
+        };
+        var bytes = Math.Round(number * scale);
+        if (!double.IsFinite(bytes) || bytes >= long.MaxValue)
+        {
+            throw new CliUsageException(option, $"is too large, got '{text}'.");
+        }
+
+        return (long)bytes;
+    }
+
+    private static async Task<int> ReportAsync(CliContext context, CliArguments args, BackendSelection selection, string strategy, string format, GpuSelectionExplanation explanation)
+    {
+        var explain = args.Has("explain");
+        if (args.Has("json"))
+        {
+            await context.Out.WriteLineAsync(ToJson(selection.Name, strategy, explanation, explain)).ConfigureAwait(false);
+        }
+        else if (explain)
+        {
+            context.Console.Write(ToTable(selection, explanation));
+            context.Console.WriteLine();
+        }
+
+        if (!explanation.Fits)
+        {
+            var why = explanation.Nearest is { } nearest
+                ? $"nearest: {nearest.Device}: {string.Join("; ", nearest.Reasons)}."
+                : "the cluster has no device.";
+            await context.Error.WriteLineAsync($"exo-gpu select: nothing fits {explanation.Request}; {why}").ConfigureAwait(false);
+            return CliApp.NoDevice;
+        }
+
+        if (!args.Has("json"))
+        {
+            var chosen = explanation.Chosen.Select(d => format == "uuid" ? d.Uuid : d.Index.ToString(CultureInfo.InvariantCulture));
+            await context.Out.WriteLineAsync(string.Join(',', chosen)).ConfigureAwait(false);
+        }
+
+        return CliApp.Success;
+    }
+
+    private static Table ToTable(BackendSelection selection, GpuSelectionExplanation explanation)
+    {
+        var title = $"backend: {selection.Name}" + (selection.Note is { } note ? $" ({note})" : string.Empty)
+            + $" · {explanation.Request}";
+        var table = new Table { Title = new TableTitle(Markup.Escape(title)) }
+            .AddColumns("#", "UUID", "Name", "Health", "Free after reservations", "Score", "Verdict");
+        foreach (var verdict in explanation.Devices)
+        {
+            var chosen = explanation.Chosen.Contains(verdict.Device);
+            table.AddRow(
+                verdict.Device.Index.ToString(CultureInfo.InvariantCulture),
+                Markup.Escape(verdict.Device.Uuid),
+                Markup.Escape(verdict.Device.Name),
+                StatusCommand.HealthMarkup(verdict.Health),
+                Gib(verdict.FreeBytesAfterReservations),
+                verdict.Score is { } score ? score.Total.ToString("0.000", CultureInfo.InvariantCulture) : "n/a",
+                chosen ? "[green]chosen[/]" : verdict.Eligible ? "eligible" : Markup.Escape(string.Join("; ", verdict.Reasons)));
+        }
+
+        return table;
+    }
+
+    private static void WriteVerdict(Utf8JsonWriter json, GpuDeviceVerdict verdict, bool chosen)
+    {
+        json.WriteNumber("index", verdict.Device.Index);
+        json.WriteString("uuid", verdict.Device.Uuid);
+        json.WriteString("name", verdict.Device.Name);
+        json.WriteString("health", verdict.Health.ToString());
+        json.WriteBoolean("eligible", verdict.Eligible);
+        json.WriteBoolean("chosen", chosen);
+        json.WriteStartArray("reasons");
+        foreach (var reason in verdict.Reasons)
+        {
+            json.WriteStringValue(reason);
+        }
+
+        json.WriteEndArray();
+        json.WriteNumber("capacityBytes", verdict.CapacityBytes);
+        json.WriteNumber("reservedBytes", verdict.ReservedBytes);
+        json.WriteNumber("freeBytesAfterReservations", verdict.FreeBytesAfterReservations);
+        if (verdict.Score is { } score)
+        {
+            json.WriteStartObject("score");
+            json.WriteNumber("total", score.Total);
+            json.WriteNumber("freeMemory", score.FreeMemory);
+            WriteNumber(json, "utilization", score.Utilization);
+            WriteNumber(json, "temperature", score.Temperature);
+            WriteNumber(json, "powerHeadroom", score.PowerHeadroom);
+            json.WriteEndObject();
+        }
+        else
+        {
+            json.WriteNull("score");
+        }
+    }
+
+    private static void WriteNumber(Utf8JsonWriter json, string name, double? value)
+    {
+        if (value is double v)
+        {
+            json.WriteNumber(name, v);
+        }
+        else
+        {
+            json.WriteNull(name);
+        }
+    }
+
+    private static GpuSelectionStrategy ToStrategy(string name) => name switch
+    {
+        "most-free" => GpuSelectionStrategy.MostFreeMemory,
+        "least-used" => GpuSelectionStrategy.LeastUtilized,
+        "best-fit" => GpuSelectionStrategy.BestFit,
+        "round-robin" => GpuSelectionStrategy.RoundRobin,
+        "two-choices" => GpuSelectionStrategy.PowerOfTwoChoices,
+        _ => GpuSelectionStrategy.BestScore,
+    };
+
+    /// <summary>A request the selector refused: exit code 2 naming the option behind the property.</summary>
+    private static CliUsageException Usage(ArgumentException e)
+    {
+        var option = e.ParamName switch
+        {
+            nameof(GpuRequest.DeviceCount) => "--count",
+            nameof(GpuRequest.MemoryBytes) => "--memory",
+            nameof(GpuRequest.MaxUtilizationPercent) => "--max-util",
+            nameof(GpuRequest.MaxTemperatureC) => "--max-temp",
+            _ => "--exclude",
+        };
+        var message = e.Message;
+        var paramNote = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        return new CliUsageException(option, paramNote >= 0 ? message[..paramNote] : message);
+    }
+
+    private static int[] ParseIndexes(string text, string option)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var indexes = new int[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out indexes[i]))
+            {
+                throw new CliUsageException(option, $"must be device indexes such as 0,2, got '{text}'.");
+            }
+        }
+
+        return indexes;
+    }
+
+    private static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("0.0", CultureInfo.InvariantCulture) + " GiB";
+
+    [GeneratedRegex(@"^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|K|M|G|T|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex SizePattern();
+}
