@@ -44,6 +44,9 @@ internal sealed class DeviceSlot
     /// <summary>Incremented each time the device rejoins, so a poller can reset its per-device state.</summary>
     private int _generation;
 
+    /// <summary>The device's total memory, which validation reads on every reading.</summary>
+    private long _totalMemoryBytes;
+
     /// <summary>The health rules.</summary>
     private HealthRules _rules;
 
@@ -58,7 +61,9 @@ internal sealed class DeviceSlot
 
     public DeviceSlot(GpuDevice device, int index, int capacity)
     {
+        Uuid = device.Uuid;
         _device = device;
+        _totalMemoryBytes = device.TotalMemoryBytes;
         Index = index;
         _ring = new SampleRing(capacity);
     }
@@ -66,8 +71,14 @@ internal sealed class DeviceSlot
     /// <summary>The slot's position in the collector.</summary>
     public int Index { get; }
 
+    /// <summary>The device's UUID (the same string instance as its <see cref="GpuDevice.Uuid"/> when the slot was made; never changes).</summary>
+    public string Uuid { get; }
+
     /// <summary>The device (a volatile read; it changes only on rejoin).</summary>
     public GpuDevice Device => Volatile.Read(ref _device);
+
+    /// <summary>The device's total memory in bytes.</summary>
+    public long TotalMemoryBytes => Volatile.Read(ref _totalMemoryBytes);
 
     /// <summary>The health last published; written only under the collector's health lock while the slot is held.</summary>
     public GpuHealth Published { get; set; }
@@ -190,6 +201,7 @@ internal sealed class DeviceSlot
         Enter();
         var wasLost = _lost;
         Volatile.Write(ref _device, device);
+        Volatile.Write(ref _totalMemoryBytes, device.TotalMemoryBytes);
         if (wasLost)
         {
             _ring.Clear();
@@ -224,11 +236,41 @@ internal sealed class DeviceSlot
                     _rules.ConsecutiveFailures,
                     _rules.CriticalEventUntil);
 
-                // Every load above must complete before the sequence is read again.
-                Interlocked.MemoryBarrier();
+                // Every load above must complete before the sequence is read again (a load-load fence: free on x64,
+                // "dmb ishld" on Arm64).
+                Volatile.ReadBarrier();
                 if (Volatile.Read(ref _sequence) == seq)
                 {
                     return snapshot;
+                }
+            }
+
+            spinner.SpinOnce(sleep1Threshold: -1);
+        }
+    }
+
+    /// <summary>The scheduling state at <paramref name="nowUtcTicks"/>, read like <see cref="ReadSnapshot"/> (no lock, no allocation).</summary>
+    public DeviceState ReadState(long nowUtcTicks, long stalenessTicks)
+    {
+        var spinner = default(SpinWait);
+        while (true)
+        {
+            var seq = Volatile.Read(ref _sequence);
+            if ((seq & 1) == 0)
+            {
+                var lost = _lost;
+                var count = _ring.Count;
+                var sample = count != 0 ? _ring.Newest : default;
+                var sampleLevel = _rules.SampleLevel;
+                var failureLevel = _rules.FailureLevel;
+                var eventUntil = _rules.CriticalEventUntil;
+                Volatile.ReadBarrier();
+                if (Volatile.Read(ref _sequence) == seq)
+                {
+                    var fresh = !lost && count != 0 && IsFresh(sample.TimestampUtcTicks, nowUtcTicks, stalenessTicks);
+                    var health = Judge(lost, eventUntil != 0 && nowUtcTicks < eventUntil, failureLevel, fresh, sampleLevel);
+                    var age = count != 0 ? TimeSpan.FromTicks(Math.Max(0, nowUtcTicks - sample.TimestampUtcTicks)) : TimeSpan.MaxValue;
+                    return fresh ? new DeviceState(health, true, sample, age) : new DeviceState(health, false, default, age);
                 }
             }
 
@@ -355,13 +397,18 @@ internal sealed class DeviceSlot
     private int Extract<TReader>(int start, Span<double> destination, out long fromTicks, out long toTicks)
         where TReader : struct, IMetricReader
     {
-        var n = 0;
+        _ring.GetSegments(start, out var first, out var second);
         fromTicks = 0;
         toTicks = 0;
-        var count = _ring.Count;
-        for (var i = start; i < count; i++)
+        var n = ExtractRun<TReader>(first, destination, 0, ref fromTicks, ref toTicks);
+        return ExtractRun<TReader>(second, destination, n, ref fromTicks, ref toTicks);
+    }
+
+    private static int ExtractRun<TReader>(ReadOnlySpan<GpuSample> run, Span<double> destination, int n, ref long fromTicks, ref long toTicks)
+        where TReader : struct, IMetricReader
+    {
+        foreach (ref readonly var s in run)
         {
-            ref readonly var s = ref _ring[i];
             if (TReader.TryRead(s, out var value))
             {
                 if (n == 0)

@@ -17,7 +17,7 @@ internal struct Hysteresis
     private long _clearSince;
 
     /// <summary>Judges one value.</summary>
-    public void Update(double value, HealthThreshold threshold, long holdTicks, long utcTicks)
+    public void Update(double value, in HealthThreshold threshold, long holdTicks, long utcTicks)
     {
         if (!Active)
         {
@@ -49,7 +49,7 @@ internal struct Hysteresis
     }
 
     /// <summary>Turns the rule on (or keeps it on) when <paramref name="value"/> reaches the enter threshold, without judging a leave (used where no timestamp exists: a failed reading).</summary>
-    public void Raise(double value, HealthThreshold threshold)
+    public void Raise(double value, in HealthThreshold threshold)
     {
         if (value >= threshold.Enter)
         {
@@ -100,37 +100,30 @@ internal struct HealthRules
         var hold = s.HoldTicks;
         if (sample.TemperatureC is double temperature)
         {
-            if (s.TemperatureDegraded is { } td)
-            {
-                _temperatureDegraded.Update(temperature, td, hold, t);
-            }
-
-            if (s.TemperatureUnhealthy is { } tu)
-            {
-                _temperatureUnhealthy.Update(temperature, tu, hold, t);
-            }
+            _temperatureDegraded.Update(temperature, s.TemperatureDegradedRule, hold, t);
+            _temperatureUnhealthy.Update(temperature, s.TemperatureUnhealthyRule, hold, t);
         }
 
-        if (s.PowerDegraded is { } pd && sample.PowerW is double power && sample.PowerLimitW is double limit && limit > 0)
+        if (sample.PowerW is double power && sample.PowerLimitW is double limit && limit > 0)
         {
-            _power.Update(power / limit, pd, hold, t);
+            _power.Update(power / limit, s.PowerDegradedRule, hold, t);
         }
 
-        if (s.EccUnhealthy is { } eu && sample.EccUncorrectedErrors is long ecc)
+        if (sample.EccUncorrectedErrors is long ecc)
         {
-            _ecc.Update(ecc, eu, hold, t);
+            _ecc.Update(ecc, s.EccUnhealthyRule, hold, t);
         }
 
-        if (s.HardwareSlowdownDegrades && sample.ClockEventReasons is { } reasons)
+        if (sample.ClockEventReasons is { } reasons)
         {
-            _slowdown.Update((reasons & GpuClockEventReasons.HardwareSlowdownMask) != 0 ? 1 : 0, new HealthThreshold(1, 1), hold, t);
+            _slowdown.Update((reasons & GpuClockEventReasons.HardwareSlowdownMask) != 0 ? 1 : 0, s.SlowdownRule, hold, t);
         }
 
         ConsecutiveFailures = 0;
         if (_failuresDegraded.Active | _failuresUnhealthy.Active)
         {
-            _failuresDegraded.Update(0, new HealthThreshold(s.FailuresDegraded, 1), hold, t);
-            _failuresUnhealthy.Update(0, new HealthThreshold(s.FailuresUnhealthy, 1), hold, t);
+            _failuresDegraded.Update(0, s.FailuresDegradedRule, hold, t);
+            _failuresUnhealthy.Update(0, s.FailuresUnhealthyRule, hold, t);
         }
     }
 
@@ -138,8 +131,8 @@ internal struct HealthRules
     public void OnFailure(TelemetrySettings s)
     {
         ConsecutiveFailures = ConsecutiveFailures == int.MaxValue ? int.MaxValue : ConsecutiveFailures + 1;
-        _failuresDegraded.Raise(ConsecutiveFailures, new HealthThreshold(s.FailuresDegraded, 1));
-        _failuresUnhealthy.Raise(ConsecutiveFailures, new HealthThreshold(s.FailuresUnhealthy, 1));
+        _failuresDegraded.Raise(ConsecutiveFailures, s.FailuresDegradedRule);
+        _failuresUnhealthy.Raise(ConsecutiveFailures, s.FailuresUnhealthyRule);
     }
 
     /// <summary>Whether a critical event holds the device Unhealthy at <paramref name="nowUtcTicks"/>.</summary>

@@ -102,6 +102,22 @@ internal sealed class SampleRing
         return lo;
     }
 
+    /// <summary>The readings from logical index <paramref name="start"/> to the newest, as at most two contiguous runs, oldest first.</summary>
+    public void GetSegments(int start, out ReadOnlySpan<GpuSample> first, out ReadOnlySpan<GpuSample> second)
+    {
+        var count = _count - start;
+        if (count <= 0)
+        {
+            first = second = default;
+            return;
+        }
+
+        var begin = Physical(start);
+        var firstRun = Math.Min(count, _items.Length - begin);
+        first = _items.AsSpan(begin, firstRun);
+        second = _items.AsSpan(0, count - firstRun);
+    }
+
     /// <summary>Copies <paramref name="destination"/>.Length readings starting at logical index <paramref name="start"/>, oldest first.</summary>
     public void CopyTo(int start, Span<GpuSample> destination)
     {

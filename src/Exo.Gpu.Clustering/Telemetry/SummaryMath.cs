@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
 namespace Exo.Gpu.Clustering.Telemetry;
 
 /// <summary>
@@ -9,25 +12,15 @@ internal static class SummaryMath
     /// <summary>Below this many values a range is finished with an insertion sort.</summary>
     private const int InsertionSortThreshold = 16;
 
+
     /// <summary>Summarizes <paramref name="values"/> (oldest first, at least one); reorders them.</summary>
     public static TelemetrySummary Summarize(TelemetryMetric metric, Span<double> values, long fromUtcTicks, long toUtcTicks)
     {
         var n = values.Length;
         var last = values[n - 1];
-        double sum = 0, min = double.PositiveInfinity, max = double.NegativeInfinity;
-        foreach (var v in values)
-        {
-            sum += v;
-            min = Math.Min(min, v);
-            max = Math.Max(max, v);
-        }
+        var (sum, min, max) = SumMinMax(values);
 
-        var k95 = NearestRankIndex(95, n);
-        var k50 = NearestRankIndex(50, n);
-        var p95 = Select(values, k95);
-
-        // After selecting k95, everything before it is <= it, so the median lies in that prefix.
-        var p50 = k50 == k95 ? p95 : Select(values[..k95], k50);
+        var (p50, p95) = SelectTwo(values, NearestRankIndex(50, n), NearestRankIndex(95, n));
         return new TelemetrySummary(
             metric,
             n,
@@ -41,60 +34,134 @@ internal static class SummaryMath
             new DateTimeOffset(toUtcTicks, TimeSpan.Zero));
     }
 
+    /// <summary>Sum, minimum and maximum in one vectorized pass (the values are finite).</summary>
+    public static (double Sum, double Min, double Max) SumMinMax(ReadOnlySpan<double> values)
+    {
+        double sum = 0, min = values[0], max = values[0];
+        var i = 0;
+        if (Vector.IsHardwareAccelerated && values.Length >= Vector<double>.Count)
+        {
+            var vectors = MemoryMarshal.Cast<double, Vector<double>>(values);
+            Vector<double> vsum = Vector<double>.Zero, vmin = vectors[0], vmax = vectors[0];
+            foreach (var v in vectors)
+            {
+                vsum += v;
+                vmin = Vector.Min(vmin, v);
+                vmax = Vector.Max(vmax, v);
+            }
+
+            sum = Vector.Sum(vsum);
+            for (var lane = 0; lane < Vector<double>.Count; lane++)
+            {
+                min = Math.Min(min, vmin[lane]);
+                max = Math.Max(max, vmax[lane]);
+            }
+
+            i = vectors.Length * Vector<double>.Count;
+        }
+
+        for (; i < values.Length; i++)
+        {
+            var v = values[i];
+            sum += v;
+            min = v < min ? v : min;
+            max = v > max ? v : max;
+        }
+
+        return (sum, min, max);
+    }
+
     /// <summary>The 0-based index of the nearest-rank <paramref name="percent"/>-th percentile of <paramref name="count"/> sorted values: ⌈percent·count/100⌉ − 1, at least 0.</summary>
     public static int NearestRankIndex(int percent, int count) => Math.Max(0, (int)((((long)percent * count) + 99) / 100) - 1);
 
     /// <summary>
-    /// Returns the value that would be at index <paramref name="k"/> if <paramref name="values"/> were sorted, and
-    /// partitions <paramref name="values"/> around it (quickselect with a median-of-three pivot; expected O(n)).
+    /// Returns the value that would be at index <paramref name="k"/> if <paramref name="values"/> were sorted (reorders them).
     /// </summary>
-    public static double Select(Span<double> values, int k)
+    public static double Select(Span<double> values, int k) => SelectTwo(values, k, k).Low;
+
+    /// <summary>
+    /// Returns the values that would be at indexes <paramref name="kLow"/> ≤ <paramref name="kHigh"/> if
+    /// <paramref name="values"/> were sorted, reordering them: quickselect for both at once, sharing every partition
+    /// until the two indexes fall on different sides (expected O(n)). Pivots are medians of three; the partition is a
+    /// branch-free Lomuto, so random data costs no mispredicted branches; a lopsided split gathers the copies of the
+    /// pivot, so many equal values cannot make it quadratic; and should pivots keep choosing badly, what is left is sorted.
+    /// </summary>
+    public static (double Low, double High) SelectTwo(Span<double> values, int kLow, int kHigh)
     {
         var lo = 0;
         var hi = values.Length - 1;
+        var budget = 2 * (BitOperations.Log2((uint)values.Length) + 1);
         while (hi - lo >= InsertionSortThreshold)
         {
-            var mid = lo + ((hi - lo) >> 1);
-            SortThree(ref values[lo], ref values[mid], ref values[hi]);
-            var pivot = values[mid];
-            int i = lo, j = hi;
-            while (i <= j)
+            if (--budget < 0)
             {
-                while (values[i] < pivot)
-                {
-                    i++;
-                }
-
-                while (values[j] > pivot)
-                {
-                    j--;
-                }
-
-                if (i <= j)
-                {
-                    (values[i], values[j]) = (values[j], values[i]);
-                    i++;
-                    j--;
-                }
+                values[lo..(hi + 1)].Sort();
+                return (values[kLow], values[kHigh]);
             }
 
-            // Now values[lo..j] <= pivot <= values[i..hi], and values[j+1..i-1] == pivot.
-            if (k <= j)
+            var (store, equalEnd) = Partition(values, lo, hi);
+            var pivot = values[store];
+
+            // Now values[lo..store) < pivot == values[store..equalEnd) <= values[equalEnd..hi].
+            if (kHigh < store)
             {
-                hi = j;
+                hi = store - 1;
+                continue;
             }
-            else if (k >= i)
+
+            if (kLow >= equalEnd)
             {
-                lo = i;
+                lo = equalEnd;
+                continue;
             }
-            else
-            {
-                return values[k];
-            }
+
+            // The indexes part ways (or land on the pivot): finish each side on its own.
+            var low = kLow >= store ? pivot : SelectTwo(values[lo..store], kLow - lo, kLow - lo).Low;
+            var high = kHigh < equalEnd ? pivot : SelectTwo(values[equalEnd..(hi + 1)], kHigh - equalEnd, kHigh - equalEnd).Low;
+            return (low, high);
         }
 
         InsertionSort(values[lo..(hi + 1)]);
-        return values[k];
+        return (values[kLow], values[kHigh]);
+    }
+
+    /// <summary>Partitions <c>values[lo..hi]</c> around the median of its first, middle and last values.</summary>
+    /// <returns>Where the pivot landed, and the end of the run of values equal to it after it (at least <c>store + 1</c>).</returns>
+    private static (int Store, int EqualEnd) Partition(Span<double> values, int lo, int hi)
+    {
+        // Median of three, moved to hi as the pivot.
+        var mid = lo + ((hi - lo) >> 1);
+        SortThree(ref values[lo], ref values[mid], ref values[hi]);
+        (values[mid], values[hi]) = (values[hi], values[mid]);
+        var pivot = values[hi];
+
+        // Lomuto without branches: values[lo..store) < pivot <= values[store..j).
+        var store = lo;
+        for (var j = lo; j < hi; j++)
+        {
+            var v = values[j];
+            values[j] = values[store];
+            values[store] = v;
+            store += v < pivot ? 1 : 0;
+        }
+
+        (values[store], values[hi]) = (values[hi], values[store]);
+
+        var equalEnd = store + 1;
+        if ((hi - store) * 8L > (hi - lo + 1) * 7L)
+        {
+            // A lopsided split: often many copies of the pivot (a device pinned at 100 % or at its power limit).
+            // Gather them after it, so equal values cannot make the selection quadratic.
+            for (var j = store + 1; j <= hi; j++)
+            {
+                var v = values[j];
+                values[j] = values[equalEnd];
+                values[equalEnd] = v;
+                equalEnd += v <= pivot ? 1 : 0;
+            }
+        }
+
+        return (store, equalEnd);
     }
 
     private static void SortThree(ref double a, ref double b, ref double c)

@@ -46,6 +46,9 @@ public sealed class TelemetryCollector : IAsyncDisposable, IDeviceStateSource
     /// <summary>A device's history is summarized on the stack up to this capacity; larger ones rent a buffer.</summary>
     private const int StackSummaryLimit = 1024;
 
+    /// <summary>How many slots <see cref="DeviceTable.Lookup"/> compares by reference before hashing.</summary>
+    private const int ReferenceScanLimit = 16;
+
     /// <summary>The validated, frozen options.</summary>
     private readonly TelemetrySettings _settings;
 
@@ -191,11 +194,7 @@ public sealed class TelemetryCollector : IAsyncDisposable, IDeviceStateSource
     {
         ArgumentNullException.ThrowIfNull(uuid);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if (!Volatile.Read(ref _table).ByUuid.TryGetValue(uuid, out var slot))
-        {
-            ThrowUnknownDevice(uuid);
-        }
-
+        var slot = Volatile.Read(ref _table).Lookup(uuid) ?? ThrowUnknownDevice(uuid);
         if (!RecordCore(slot, sample))
         {
             ThrowLost(uuid);
@@ -417,10 +416,7 @@ public sealed class TelemetryCollector : IAsyncDisposable, IDeviceStateSource
     {
         var slots = Volatile.Read(ref _table).Slots;
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)slot, (uint)slots.Length, nameof(slot));
-        var s = slots[slot].ReadSnapshot();
-        var fresh = s.IsFresh(nowUtcTicks, _settings.StalenessTicks);
-        var age = s.HasSample ? TimeSpan.FromTicks(Math.Max(0, nowUtcTicks - s.Latest.TimestampUtcTicks)) : TimeSpan.MaxValue;
-        return new DeviceState(s.Health(nowUtcTicks, _settings.StalenessTicks), fresh, fresh ? s.Latest : default, age);
+        return slots[slot].ReadState(nowUtcTicks, _settings.StalenessTicks);
     }
 
     /// <summary>
@@ -591,7 +587,7 @@ public sealed class TelemetryCollector : IAsyncDisposable, IDeviceStateSource
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowUnknownDevice(string uuid) =>
+    private static DeviceSlot ThrowUnknownDevice(string uuid) =>
         throw new ArgumentException($"No device with UUID '{uuid}' is known.", nameof(uuid));
 
     [DoesNotReturn]
@@ -602,7 +598,7 @@ public sealed class TelemetryCollector : IAsyncDisposable, IDeviceStateSource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool RecordCore(DeviceSlot slot, in GpuSample sample)
     {
-        SampleValidator.Validate(sample, slot.Device.TotalMemoryBytes);
+        SampleValidator.Validate(sample, slot.TotalMemoryBytes);
         var outcome = slot.Record(sample, _settings);
         if (outcome == RecordOutcome.Lost)
         {
@@ -682,12 +678,7 @@ public sealed class TelemetryCollector : IAsyncDisposable, IDeviceStateSource
     private DeviceSlot Find(string uuid)
     {
         ArgumentNullException.ThrowIfNull(uuid);
-        if (!Volatile.Read(ref _table).ByUuid.TryGetValue(uuid, out var slot))
-        {
-            ThrowUnknownDevice(uuid);
-        }
-
-        return slot;
+        return Volatile.Read(ref _table).Lookup(uuid) ?? ThrowUnknownDevice(uuid);
     }
 
     private DeviceSlot SlotAt(int slot)
@@ -747,5 +738,25 @@ public sealed class TelemetryCollector : IAsyncDisposable, IDeviceStateSource
         public FrozenDictionary<string, DeviceSlot> ByUuid { get; }
 
         public ReadOnlyCollection<GpuDevice> DeviceList { get; }
+
+        /// <summary>
+        /// Finds a device's slot. Callers usually pass the device's own UUID string, so a few reference comparisons
+        /// find it before any hashing; otherwise the frozen dictionary does.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public DeviceSlot? Lookup(string uuid)
+        {
+            var slots = Slots;
+            var scan = Math.Min(slots.Length, ReferenceScanLimit);
+            for (var i = 0; i < scan; i++)
+            {
+                if (ReferenceEquals(slots[i].Uuid, uuid))
+                {
+                    return slots[i];
+                }
+            }
+
+            return ByUuid.TryGetValue(uuid, out var slot) ? slot : null;
+        }
     }
 }

@@ -31,7 +31,28 @@ internal sealed class TelemetrySettings
         StalenessTicks = StalenessLimit.Ticks;
         HoldTicks = HealthHoldTime.Ticks;
         MaxAgeTicks = MaxSampleAge?.Ticks ?? 0;
+        TemperatureDegradedRule = TemperatureDegraded ?? Off;
+        TemperatureUnhealthyRule = TemperatureUnhealthy ?? Off;
+        PowerDegradedRule = PowerDegraded ?? Off;
+        EccUnhealthyRule = EccUnhealthy ?? Off;
+        SlowdownRule = HardwareSlowdownDegrades ? new HealthThreshold(1, 1) : Off;
+        FailuresDegradedRule = new HealthThreshold(FailuresDegraded, 1);
+        FailuresUnhealthyRule = new HealthThreshold(FailuresUnhealthy, 1);
     }
+
+    /// <summary>A rule that is off: no finite value reaches it.</summary>
+    private static HealthThreshold Off => new(double.PositiveInfinity, double.PositiveInfinity);
+
+    // The rules flattened for the recording hot path: a rule that is off never enters (its thresholds are +infinity).
+#pragma warning disable SA1401, CA1051 // Plain fields: read on every recorded reading.
+    public readonly HealthThreshold TemperatureDegradedRule;
+    public readonly HealthThreshold TemperatureUnhealthyRule;
+    public readonly HealthThreshold PowerDegradedRule;
+    public readonly HealthThreshold EccUnhealthyRule;
+    public readonly HealthThreshold SlowdownRule;
+    public readonly HealthThreshold FailuresDegradedRule;
+    public readonly HealthThreshold FailuresUnhealthyRule;
+#pragma warning restore SA1401, CA1051
 
     public int HistoryCapacity { get; }
 

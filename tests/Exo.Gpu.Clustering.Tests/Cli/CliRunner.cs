@@ -26,4 +26,13 @@ internal static class CliRunner
         var code = await CliApp.RunAsync(args, context, CancellationToken.None);
         return (code, output.ToString(), error.ToString());
     }
+
+    /// <summary>Runs with a caller's output writer (to observe output as it is written) and token (Ctrl+C).</summary>
+    public static async Task<(int ExitCode, string Out, string Error)> RunAsync(TimeProvider time, TextWriter output, bool interactive, string[] args, CancellationToken cancellationToken)
+    {
+        using var error = new StringWriter();
+        var context = new CliContext(output, error, time, interactive);
+        var code = await CliApp.RunAsync(args, context, cancellationToken);
+        return (code, output.ToString() ?? string.Empty, error.ToString());
+    }
 }

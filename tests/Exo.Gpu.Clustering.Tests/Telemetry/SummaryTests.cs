@@ -148,7 +148,7 @@ public class SummaryTests
         {
             var n = random.Next(1, 400);
             var values = new double[n];
-            var shape = random.Next(4);
+            var shape = random.Next(6);
             for (var i = 0; i < n; i++)
             {
                 values[i] = shape switch
@@ -156,7 +156,9 @@ public class SummaryTests
                     0 => random.NextDouble() * 100,
                     1 => random.Next(0, 5),
                     2 => i,
-                    _ => n - i + random.Next(0, 3),
+                    3 => n - i + random.Next(0, 3),
+                    4 => 100, // pinned: every value equal
+                    _ => random.Next(10) == 0 ? random.NextDouble() * 100 : 700, // mostly at a power limit
                 };
             }
 
@@ -173,6 +175,32 @@ public class SummaryTests
             s.P50.Should().Be(sorted[(int)Math.Ceiling(0.50m * n) - 1], $"trial {trial}, n {n}");
             s.P95.Should().Be(sorted[(int)Math.Ceiling(0.95m * n) - 1], $"trial {trial}, n {n}");
         }
+    }
+
+    [Fact]
+    public void SelectTwo_RandomIndexPairs_MatchSortedReference()
+    {
+        var random = new Random(7);
+        for (var trial = 0; trial < 3000; trial++)
+        {
+            var n = random.Next(1, 300);
+            var values = Enumerable.Range(0, n).Select(_ => (double)random.Next(0, random.Next(1, 50))).ToArray();
+            var sorted = values.Order().ToArray();
+            var a = random.Next(n);
+            var b = random.Next(n);
+            var (kLow, kHigh) = (Math.Min(a, b), Math.Max(a, b));
+            SummaryMath.SelectTwo(values, kLow, kHigh).Should().Be((sorted[kLow], sorted[kHigh]), $"trial {trial}");
+        }
+    }
+
+    [Fact]
+    public void Select_AllEqualLargeSet_Correct()
+    {
+        // Quadratic behaviour on equal values would take seconds here; with the equal-value gathering it is instant.
+        var values = Enumerable.Repeat(42.0, 200_000).ToArray();
+        values[^1] = 43;
+        SummaryMath.Select(values, SummaryMath.NearestRankIndex(95, values.Length)).Should().Be(42);
+        SummaryMath.Select(values, values.Length - 1).Should().Be(43);
     }
 
     [Theory]
