@@ -71,7 +71,8 @@ public sealed class TelemetryOptions
 
     /// <summary>
     /// How long a critical Xid or a double-bit ECC event keeps the device <see cref="GpuHealth.Unhealthy"/>;
-    /// <see langword="null"/> (the default) keeps it Unhealthy until the device is discovered again. When set, more than 0.
+    /// <see langword="null"/> (the default) keeps it Unhealthy until the device is lost and discovered again (a reset or
+    /// a replacement, as the Kubernetes device plugin treats such errors as sticky). When set, more than 0.
     /// </summary>
     public TimeSpan? CriticalEventHealthDuration { get; set; }
 
