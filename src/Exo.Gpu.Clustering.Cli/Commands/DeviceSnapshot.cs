@@ -12,6 +12,9 @@ internal sealed record DeviceSnapshot(GpuDevice Device, GpuSample? Sample, GpuHe
     /// ECC, hardware slowdown, staleness), as a running cluster would on its first reading. A device whose reading
     /// fails keeps its row: Lost when the backend says so, Unknown with the error otherwise.
     /// </summary>
+    /// <summary>How long one device may take to answer before its row says it gave no reading.</summary>
+    public static readonly TimeSpan SampleTimeout = TimeSpan.FromSeconds(2);
+
     public static async Task<IReadOnlyList<DeviceSnapshot>> TakeAsync(IGpuBackend backend, TimeProvider time, CancellationToken cancellationToken)
     {
         var devices = await backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
@@ -24,10 +27,17 @@ internal sealed record DeviceSnapshot(GpuDevice Device, GpuSample? Sample, GpuHe
         var errors = new string?[devices.Count];
         for (var i = 0; i < devices.Count; i++)
         {
+            using var deadline = new CancellationTokenSource(SampleTimeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
             try
             {
-                var sample = await backend.SampleAsync(devices[i], cancellationToken).ConfigureAwait(false);
+                var sample = await backend.SampleAsync(devices[i], linked.Token).ConfigureAwait(false);
                 collector.RecordAt(i, sample);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                errors[i] = $"no reading within {SampleTimeout.TotalSeconds:0.#} s";
+                collector.RecordFailure(i, errors[i]!);
             }
             catch (GpuDeviceLostException e)
             {

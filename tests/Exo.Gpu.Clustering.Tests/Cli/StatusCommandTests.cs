@@ -79,3 +79,21 @@ public class StatusCommandTests
         error.Should().Contain("frobnicate");
     }
 }
+
+public class StatusTimeoutTests
+{
+    [Fact]
+    public async Task Status_HungDevice_RowSaysNoReadingAfterTimeout()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(CliRunner.Start);
+        var run = CliRunner.RunAsync(time, "status", "--json", "--faults", "hang:3@0s");
+        run.IsCompleted.Should().BeFalse("device 3 hangs until its timeout");
+        time.Advance(TimeSpan.FromSeconds(2));
+        var (code, output, error) = await run.WaitAsync(TimeSpan.FromSeconds(30));
+        code.Should().Be(0, error);
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
+        var device = doc.RootElement.GetProperty("devices")[3];
+        device.GetProperty("utilizationPercent").ValueKind.Should().Be(System.Text.Json.JsonValueKind.Null);
+        doc.RootElement.GetProperty("devices")[4].GetProperty("utilizationPercent").ValueKind.Should().Be(System.Text.Json.JsonValueKind.Number);
+    }
+}
