@@ -18,9 +18,11 @@ namespace Exo.Gpu.Clustering;
 /// <para><b>Shutdown.</b> From the first call of <see cref="ShutdownAsync"/> or <see cref="DisposeAsync"/>, every
 /// operation fails fast with <see cref="ObjectDisposedException"/>; waiting acquirers fail with
 /// <see cref="ObjectDisposedException"/>; every lease is revoked (its token fires) and the manager waits up to
-/// <see cref="GpuClusteringOptions.DrainTimeout"/> for holders to release; in-flight refreshes and rediscoveries are
-/// cancelled and awaited; the poller stops; subscriber channels complete; the backends are disposed. Idempotent and
-/// safe to call concurrently; no fixed sleeps anywhere.</para>
+/// <see cref="GpuClusteringOptions.DrainTimeout"/> (on the manager's clock, from the first call) for holders to
+/// release. When the first call returns, the waiting acquirers have failed and every lease token is cancelled (its
+/// callbacks run on the thread pool). In-flight refreshes and rediscoveries are cancelled and awaited; the poller
+/// stops; subscriber channels complete; the backends are disposed. Idempotent and safe to call concurrently; no fixed
+/// sleeps anywhere.</para>
 /// </remarks>
 public sealed class GpuClusteringManager : IAsyncDisposable
 {
@@ -187,7 +189,13 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             cleanup.Push(poller.DisposeAsync);
             var manager = new GpuClusteringManager(composite, collector, selector, poller, options, fallback, logger);
             manager._healthPump = manager.PumpHealthChangesAsync(collector.SubscribeHealthChanges(4096, CancellationToken.None));
-            cleanup.Push(async () => await manager._healthPump.ConfigureAwait(false));
+
+            // The pump ends when the collector completes its channel: dispose the collector first, then wait for the pump.
+            cleanup.Push(async () =>
+            {
+                await collector.DisposeAsync().ConfigureAwait(false);
+                await manager._healthPump.ConfigureAwait(false);
+            });
             if (options.EnablePoller)
             {
                 await poller.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -285,7 +293,8 @@ public sealed class GpuClusteringManager : IAsyncDisposable
 
     /// <summary>
     /// Splits <paramref name="items"/> items over the devices usable now in proportion to their free memory (from their
-    /// latest fresh reading): exact, nothing dropped, nothing on a lost or unhealthy device.
+    /// latest fresh reading): exact, nothing dropped, nothing on a lost or unhealthy device, nor on one whose reading
+    /// lacks memory figures.
     /// </summary>
     /// <param name="items">How many items, 0 or more.</param>
     /// <returns>The usable devices and the plan over them (index <c>i</c> of the plan is device <c>i</c>).</returns>
@@ -383,13 +392,18 @@ public sealed class GpuClusteringManager : IAsyncDisposable
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
-            return (await backend.SampleAsync(device, linked.Token).ConfigureAwait(false), null);
+            // WaitAsync: a hung driver that ignores its token cannot hold the start beyond the timeout.
+            var sample = await backend.SampleAsync(device, linked.Token).AsTask().WaitAsync(linked.Token).ConfigureAwait(false);
+            SampleValidator.Validate(sample, device.TotalMemoryBytes);
+            return (sample, null);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
             return (default, new TimeoutException($"Device {device.Uuid} gave no reading within {timeout}.", e));
         }
-        catch (GpuBackendException e)
+#pragma warning disable CA1031 // One device's failure of any kind excludes that device (as the poller treats it), never the start.
+        catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
         {
             return (default, e);
         }
@@ -453,7 +467,9 @@ public sealed class GpuClusteringManager : IAsyncDisposable
         var samples = new List<GpuSample>();
         foreach (var status in _collector.GetStatuses())
         {
-            if (status is { IsFresh: true, Latest: { } latest, Health: GpuHealth.Healthy or GpuHealth.Degraded })
+            // By free memory, a device that reports no memory readings cannot be weighed: it is left out.
+            if (status is { IsFresh: true, Latest: { } latest, Health: GpuHealth.Healthy or GpuHealth.Degraded }
+                && (source != DeviceWeightSource.FreeMemory || latest.MemoryFreeBytes is not null))
             {
                 usable.Add(status.Device);
                 samples.Add(latest);
@@ -479,7 +495,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
         await _rediscovery.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var found = await _backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
+            var (found, failed) = await _backend.DiscoverEachAsync(cancellationToken).ConfigureAwait(false);
             var known = new Dictionary<string, bool>(StringComparer.Ordinal);
             foreach (var status in _collector.GetStatuses())
             {
@@ -505,14 +521,23 @@ public sealed class GpuClusteringManager : IAsyncDisposable
                 }
 
                 var slot = _collector.AddOrRejoin(device);
-                _collector.RecordAt(slot, sample);
+                try
+                {
+                    _collector.RecordAt(slot, sample);
+                }
+                catch (GpuSampleValidationException)
+                {
+                    // The poller recorded a newer reading since the device rejoined: keep that one.
+                }
+
                 joined.Add((device, isKnown));
                 Log.DeviceAdded(_logger, device.Uuid, isKnown);
             }
 
             foreach (var slot in _collector.Slots)
             {
-                if (!slot.IsLost && !listed.Contains(slot.Device.Uuid))
+                // A backend whose discovery failed lists nothing, which does not mean its devices are gone.
+                if (!slot.IsLost && !listed.Contains(slot.Device.Uuid) && !IsOwnedByAny(slot.Device.Uuid, failed))
                 {
                     Log.DeviceVanished(_logger, slot.Device.Uuid);
                     _collector.MarkLost(slot.Index, "no longer discovered");
@@ -531,6 +556,9 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             _rediscovery.Release();
         }
     }
+
+    private bool IsOwnedByAny(string uuid, IReadOnlyCollection<IGpuBackend> backends) =>
+        backends.Count != 0 && _backend.OwnerOf(uuid) is { } owner && backends.Contains(owner);
 
     private async Task RediscoverPeriodicallyAsync(TimeSpan interval)
     {
@@ -575,26 +603,33 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             return;
         }
 
-        try
+        // One by one: a throwing handler must not keep the event from the handlers after it.
+        foreach (var one in handler.GetInvocationList())
         {
-            handler(this, args);
-        }
+            try
+            {
+                ((EventHandler<T>)one)(this, args);
+            }
 #pragma warning disable CA1031 // A host's handler must not stop the cluster's event flow.
-        catch (Exception e)
+            catch (Exception e)
 #pragma warning restore CA1031
-        {
-            Log.HandlerFailed(_logger, name, e);
+            {
+                Log.HandlerFailed(_logger, name, e);
+            }
         }
     }
 
     private async Task RunShutdownAsync(TaskCompletionSource done)
     {
-        Log.ShuttingDown(_logger);
-        await _closing.CancelAsync().ConfigureAwait(false);
-        _selector.BeginShutdown();
-
-        using (var drain = new CancellationTokenSource(_drainTimeout, _time))
+        try
         {
+            Log.ShuttingDown(_logger);
+
+            // Before the first await, on the first caller's thread: when ShutdownAsync returns, waiting acquirers have
+            // failed, every lease is revoked, and the drain deadline counts from this call on the manager's clock.
+            _selector.BeginShutdown();
+            using var drain = new CancellationTokenSource(_drainTimeout, _time);
+            await _closing.CancelAsync().ConfigureAwait(false);
             try
             {
                 await _selector.WhenDrainedAsync(drain.Token).ConfigureAwait(false);
@@ -603,27 +638,36 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             {
                 Log.DrainTimedOut(_logger, _drainTimeout, _selector.GetSnapshot().ActiveLeases);
             }
-        }
 
-        Task idle;
-        lock (_gate)
+            Task idle;
+            lock (_gate)
+            {
+                idle = _idle?.Task ?? Task.CompletedTask;
+            }
+
+            var steps = new Stack<Func<ValueTask>>();
+            steps.Push(_backend.DisposeAsync);
+            steps.Push(async () => await _healthPump.ConfigureAwait(false));
+            steps.Push(_collector.DisposeAsync);
+            steps.Push(_selector.DisposeAsync);
+            steps.Push(_poller.DisposeAsync);
+            steps.Push(async () => await _rediscoveryLoop.ConfigureAwait(false));
+            steps.Push(async () => await idle.ConfigureAwait(false));
+            await DisposeAllAsync(steps, _logger).ConfigureAwait(false);
+            _closing.Dispose();
+            _rediscovery.Dispose();
+            Log.Stopped(_logger);
+        }
+#pragma warning disable CA1031 // Shutdown must complete for every caller whatever fails; the failure is logged.
+        catch (Exception e)
+#pragma warning restore CA1031
         {
-            idle = _idle?.Task ?? Task.CompletedTask;
+            Log.StopFailed(_logger, nameof(GpuClusteringManager), e);
         }
-
-        var steps = new Stack<Func<ValueTask>>();
-        steps.Push(_backend.DisposeAsync);
-        steps.Push(async () => await _healthPump.ConfigureAwait(false));
-        steps.Push(_collector.DisposeAsync);
-        steps.Push(_selector.DisposeAsync);
-        steps.Push(_poller.DisposeAsync);
-        steps.Push(async () => await _rediscoveryLoop.ConfigureAwait(false));
-        steps.Push(async () => await idle.ConfigureAwait(false));
-        await DisposeAllAsync(steps, _logger).ConfigureAwait(false);
-        _closing.Dispose();
-        _rediscovery.Dispose();
-        Log.Stopped(_logger);
-        done.TrySetResult();
+        finally
+        {
+            done.TrySetResult();
+        }
     }
 }
 

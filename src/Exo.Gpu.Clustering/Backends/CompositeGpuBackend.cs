@@ -32,9 +32,17 @@ internal sealed class CompositeGpuBackend : IGpuBackend
     /// <summary>Whether one backend's failed discovery fails the whole discovery.</summary>
     public bool Strict { get; init; }
 
-    public async ValueTask<IReadOnlyList<GpuDevice>> DiscoverAsync(CancellationToken cancellationToken)
+    public async ValueTask<IReadOnlyList<GpuDevice>> DiscoverAsync(CancellationToken cancellationToken) =>
+        (await DiscoverEachAsync(cancellationToken).ConfigureAwait(false)).Devices;
+
+    /// <summary>
+    /// Discovers like <see cref="DiscoverAsync"/> and also says which backends' discovery failed (skipped when not
+    /// strict): their devices are not listed, but that does not mean they are gone.
+    /// </summary>
+    public async ValueTask<(IReadOnlyList<GpuDevice> Devices, IReadOnlyCollection<IGpuBackend> Failed)> DiscoverEachAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        List<IGpuBackend>? failed = null;
         var devices = new List<GpuDevice>();
         var owners = new Dictionary<string, IGpuBackend>(StringComparer.Ordinal);
         foreach (var backend in _backends)
@@ -47,6 +55,7 @@ internal sealed class CompositeGpuBackend : IGpuBackend
             catch (Exception e) when (!Strict && _backends.Length > 1 && e is not OperationCanceledException and not ObjectDisposedException)
             {
                 DiscoveryFailed?.Invoke(backend, e);
+                (failed ??= []).Add(backend);
                 continue;
             }
 
@@ -72,7 +81,16 @@ internal sealed class CompositeGpuBackend : IGpuBackend
             _owners = owners;
         }
 
-        return devices;
+        return (devices, (IReadOnlyCollection<IGpuBackend>?)failed ?? []);
+    }
+
+    /// <summary>The backend that discovered a device (at any discovery so far), or <see langword="null"/>.</summary>
+    public IGpuBackend? OwnerOf(string uuid)
+    {
+        lock (_gate)
+        {
+            return _owners.GetValueOrDefault(uuid);
+        }
     }
 
     public ValueTask<GpuSample> SampleAsync(GpuDevice device, CancellationToken cancellationToken)

@@ -123,8 +123,12 @@ internal sealed class TelemetryPoller : IAsyncDisposable
 
             _stopping = new CancellationTokenSource();
             var token = _stopping.Token;
+
+            // Made here, not on the loop's thread: the ticks fall at start + k × interval on the clock whenever the loop
+            // first runs, so a fake or virtual clock advanced right after the start still sees them at those times.
+            var timer = new PeriodicTimer(_interval, _time);
             _running = Task.WhenAll(
-                Task.Run(() => RunAsync(token), CancellationToken.None),
+                Task.Run(() => RunAsync(timer, token), CancellationToken.None),
                 Task.Run(() => PumpEventsAsync(token), CancellationToken.None));
             _lifecycle = 1;
         }
@@ -225,9 +229,9 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         }
     }
 
-    private async Task RunAsync(CancellationToken cancellationToken)
+    private async Task RunAsync(PeriodicTimer timer, CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(_interval, _time);
+        using var owned = timer;
         try
         {
             do
