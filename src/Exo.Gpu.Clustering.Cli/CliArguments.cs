@@ -1,4 +1,5 @@
 using System.Globalization;
+using Exo.Gpu.Clustering.Backends.Simulated;
 
 namespace Exo.Gpu.Clustering.Cli;
 
@@ -114,7 +115,9 @@ internal sealed class CliArguments
             return defaultValue;
         }
 
-        if (!TryParseDuration(text, out var value) || value < min)
+        // A bare number means seconds; otherwise the units the fault plan reads (ms, s, m, h).
+        var withUnit = text.Length > 0 && char.IsAsciiDigit(text[^1]) ? text + "s" : text;
+        if (!SimulatedFaultPlan.TryParseDuration(withUnit, out var value) || value < min)
         {
             throw new CliUsageException("--" + name, $"must be a time of at least {min.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)}ms such as 1s or 500ms, got '{text}'.");
         }
@@ -131,23 +134,5 @@ internal sealed class CliArguments
         }
 
         return text;
-    }
-
-    private static bool TryParseDuration(string text, out TimeSpan value)
-    {
-        (string Suffix, double Scale)[] units = [("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600), ("", 1)];
-        foreach (var (suffix, scale) in units)
-        {
-            if (text.EndsWith(suffix, StringComparison.Ordinal)
-                && double.TryParse(text.AsSpan(0, text.Length - suffix.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var number)
-                && double.IsFinite(number) && number >= 0 && number * scale < TimeSpan.MaxValue.TotalSeconds)
-            {
-                value = TimeSpan.FromSeconds(number * scale);
-                return true;
-            }
-        }
-
-        value = default;
-        return false;
     }
 }

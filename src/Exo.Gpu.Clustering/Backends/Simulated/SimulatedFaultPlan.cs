@@ -74,7 +74,7 @@ public sealed class SimulatedFaultPlan
         {
             if (text.EndsWith(suffix, StringComparison.Ordinal)
                 && double.TryParse(text.AsSpan(0, text.Length - suffix.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var number)
-                && double.IsFinite(number) && number >= 0)
+                && double.IsFinite(number) && number >= 0 && number * scale < TimeSpan.MaxValue.TotalSeconds)
             {
                 value = TimeSpan.FromSeconds(number * scale);
                 return true;
