@@ -47,6 +47,15 @@ public sealed class GpuClusteringOptions
     /// </summary>
     public bool StrictStart { get; set; }
 
+    /// <summary>
+    /// When <see langword="true"/>, a device whose first reading fails still joins the cluster, with the failure
+    /// recorded (<see cref="Devices.GpuHealth.Unknown"/>, or <see cref="Devices.GpuHealth.Lost"/> when the backend says so):
+    /// it is listed and explained but never selected until a reading succeeds (the poller keeps trying it). When
+    /// <see langword="false"/> (the default) it is left out and logged, and a later discovery may add it.
+    /// <see cref="StrictStart"/> wins over this.
+    /// </summary>
+    public bool KeepUnreadableDevices { get; set; }
+
     /// <summary>The clock of every timer; <see cref="TimeProvider.System"/> by default.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 

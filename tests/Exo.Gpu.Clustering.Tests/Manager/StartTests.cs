@@ -111,7 +111,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(Options(time, null, first, second));
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.InnerException.Should().BeOfType<GpuBackendUnavailableException>().Which.Message.Should().Contain(first.AllDevices[0].Uuid);
         await AssertDisposedAsync(first);
         await AssertDisposedAsync(second);
@@ -133,7 +133,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(options);
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("backend");
+        thrown.Step.Should().Be(GpuClusterStartStep.Backend);
         thrown.InnerException.Should().BeOfType<GpuBackendUnavailableException>();
     }
 
@@ -149,7 +149,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(options);
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.InnerException.Should().BeOfType<GpuBackendUnavailableException>().Which.Message.Should().Be("driver gone");
         await AssertNothingRunsAsync(time, backend);
     }
@@ -163,7 +163,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(Options(time, null, backend));
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.Message.Should().Contain("no device was discovered");
         await AssertNothingRunsAsync(time, backend);
     }
@@ -177,7 +177,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(Options(time, null, backend));
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.Message.Should().Contain("none of the 2 devices discovered could be read");
         await AssertNothingRunsAsync(time, backend);
     }
@@ -257,7 +257,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(options);
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.Message.Should().Contain(broken.Uuid);
         thrown.InnerException.Should().BeOfType<GpuSamplingException>();
         await AssertNothingRunsAsync(time, backend);
@@ -295,7 +295,7 @@ public class StartTests
         time.Advance(SampleTimeout);
 
         var thrown = (await FluentActions.Awaiting(() => start.WaitAsync(Guard)).Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.InnerException.Should().BeOfType<TimeoutException>();
         await AssertNothingRunsAsync(time, backend);
     }
@@ -358,7 +358,7 @@ public class StartTests
 
         var act = () => GpuClusteringManager.StartAsync(options);
 
-        (await act.Should().ThrowAsync<GpuClusterStartException>()).Which.Step.Should().Be("discovery");
+        (await act.Should().ThrowAsync<GpuClusterStartException>()).Which.Step.Should().Be(GpuClusterStartStep.Discovery);
         await AssertNothingRunsAsync(time, good);
         await AssertNothingRunsAsync(time, bad);
     }

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Exo.Gpu.Clustering;
 
 /// <summary>The manager's log messages.</summary>
-internal static partial class Log
+internal static partial class ManagerLog
 {
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "GPU cluster started: {DeviceCount} devices from {BackendCount} backends")]
     public static partial void Started(ILogger logger, int deviceCount, int backendCount);
