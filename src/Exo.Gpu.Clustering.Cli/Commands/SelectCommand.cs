@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Exo.Gpu.Clustering.Scheduling;
-using Exo.Gpu.Clustering.Telemetry;
 using Spectre.Console;
 
 namespace Exo.Gpu.Clustering.Cli.Commands;
@@ -13,7 +12,7 @@ namespace Exo.Gpu.Clustering.Cli.Commands;
 /// as scripts use GPUtil (<c>CUDA_VISIBLE_DEVICES=$(exo-gpu select --memory 20GiB --format uuid)</c>).
 /// </summary>
 /// <remarks>
-/// Reads every device once through the telemetry poller, then asks the device selector; nothing is reserved (another
+/// Starts a manager without its poller (every device read once), then asks its device selector; nothing is reserved (another
 /// process may pick the same device: <c>two-choices</c> spreads concurrent scripts). Prints the chosen devices,
 /// comma-separated, by index (the backend's, NVML's, numbering) or UUID; UUIDs are what <c>CUDA_VISIBLE_DEVICES</c>
 /// understands whatever <c>CUDA_DEVICE_ORDER</c> is. <c>--explain</c> lists every device with its verdict and reasons.
@@ -58,39 +57,24 @@ internal static partial class SelectCommand
         }
 
         var selection = await context.CreateBackendAsync(backendRequest, cancellationToken).ConfigureAwait(false);
-        await using (selection.Backend.ConfigureAwait(false))
+        var manager = await CliCluster.StartOnDemandAsync(
+            context,
+            selection,
+            options => options.Selector = new DeviceSelectorOptions { Seed = backendRequest.Seed },
+            cancellationToken).ConfigureAwait(false);
+        await using (manager.ConfigureAwait(false))
         {
-            var devices = await selection.Backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
-            if (devices.Count == 0)
+            GpuSelectionExplanation explanation;
+            try
             {
-                throw new CliNoDeviceException($"the {selection.Name} backend found no device.");
+                explanation = manager.Selector.Explain(request);
+            }
+            catch (ArgumentException e)
+            {
+                throw Usage(e);
             }
 
-            var collector = new TelemetryCollector(devices, timeProvider: context.Time);
-            await using (collector.ConfigureAwait(false))
-            {
-                var poller = new TelemetryPoller(selection.Backend, collector);
-                await using (poller.ConfigureAwait(false))
-                {
-                    await poller.PollOnceAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                var selector = new DeviceSelector(collector, new DeviceSelectorOptions { Seed = backendRequest.Seed });
-                await using (selector.ConfigureAwait(false))
-                {
-                    GpuSelectionExplanation explanation;
-                    try
-                    {
-                        explanation = selector.Explain(request);
-                    }
-                    catch (ArgumentException e)
-                    {
-                        throw Usage(e);
-                    }
-
-                    return await ReportAsync(context, args, selection, strategyName, format, explanation).ConfigureAwait(false);
-                }
-            }
+            return await ReportAsync(context, args, selection, strategyName, format, explanation).ConfigureAwait(false);
         }
     }
 
