@@ -7,13 +7,13 @@ using Spectre.Console;
 namespace Exo.Gpu.Clustering.Cli.Commands;
 
 /// <summary>
-/// <c>exo-gpu select [--memory 20GiB] [--count N] [--strategy best|most-free|least-used|best-fit|round-robin|two-choices]
+/// <c>exo-gpu select [--memory 20GiB] [--count N] [--strategy best-score|most-free-memory|least-utilized|best-fit|round-robin|random-top-k|power-of-two-choices]
 /// [--max-util P] [--max-temp C] [--exclude i,j] [--explain] [--json] [--format index|uuid]</c>: picks device(s) now,
 /// as scripts use GPUtil (<c>CUDA_VISIBLE_DEVICES=$(exo-gpu select --memory 20GiB --format uuid)</c>).
 /// </summary>
 /// <remarks>
 /// Starts a manager without its poller (every device read once), then asks its device selector; nothing is reserved (another
-/// process may pick the same device: <c>two-choices</c> spreads concurrent scripts). Prints the chosen devices,
+/// process may pick the same device: <c>power-of-two-choices</c> spreads concurrent scripts). Prints the chosen devices,
 /// comma-separated, by index (the backend's, NVML's, numbering) or UUID; UUIDs are what <c>CUDA_VISIBLE_DEVICES</c>
 /// understands whatever <c>CUDA_DEVICE_ORDER</c> is. <c>--explain</c> lists every device with its verdict and reasons.
 /// Sizes take a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same), or KB, MB, GB, TB (powers of 1000); a bare
@@ -24,14 +24,14 @@ internal static partial class SelectCommand
     public static readonly string[] ValueOptions = [.. BackendRequest.ValueOptions, "memory", "count", "strategy", "max-util", "max-temp", "exclude", "format"];
     public static readonly string[] Flags = ["explain", "json"];
 
-    private static readonly string[] Strategies = ["best", "most-free", "least-used", "best-fit", "round-robin", "two-choices"];
     private static readonly string[] Formats = ["index", "uuid"];
 
     public static async Task<int> RunAsync(CliArguments args, CliContext context, CancellationToken cancellationToken)
     {
         var memory = args.Get("memory") is { } memoryText ? ParseSize(memoryText, "--memory") : 0;
         var count = args.GetInt("count", 1, 1, 1024);
-        var strategyName = args.GetChoice("strategy", "best", Strategies);
+        var strategy = StrategyNames.Parse(args.Get("strategy") ?? StrategyNames.Of(GpuSelectionStrategy.BestScore));
+        var strategyName = StrategyNames.Of(strategy);
         double? maxUtil = args.Has("max-util") ? args.GetDouble("max-util", 100, 0, 100) : null;
         double? maxTemp = args.Has("max-temp") ? args.GetDouble("max-temp", 85, -273, 1000) : null;
         var exclude = args.Get("exclude") is { } excludeText ? ParseIndexes(excludeText, "--exclude") : null;
@@ -45,7 +45,7 @@ internal static partial class SelectCommand
             {
                 MemoryBytes = memory,
                 DeviceCount = count,
-                Strategy = ToStrategy(strategyName),
+                Strategy = strategy,
                 MaxUtilizationPercent = maxUtil,
                 MaxTemperatureC = maxTemp,
                 ExcludeIndexes = exclude,
@@ -257,16 +257,6 @@ internal static partial class SelectCommand
             json.WriteNull(name);
         }
     }
-
-    private static GpuSelectionStrategy ToStrategy(string name) => name switch
-    {
-        "most-free" => GpuSelectionStrategy.MostFreeMemory,
-        "least-used" => GpuSelectionStrategy.LeastUtilized,
-        "best-fit" => GpuSelectionStrategy.BestFit,
-        "round-robin" => GpuSelectionStrategy.RoundRobin,
-        "two-choices" => GpuSelectionStrategy.PowerOfTwoChoices,
-        _ => GpuSelectionStrategy.BestScore,
-    };
 
     /// <summary>A request the selector refused: exit code 2 naming the option behind the property.</summary>
     private static CliUsageException Usage(ArgumentException e)
