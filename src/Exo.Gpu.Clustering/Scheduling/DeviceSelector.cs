@@ -162,6 +162,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// <param name="timeProvider">The clock of wait times and queue re-examination; the collector's when <see langword="null"/>.</param>
     /// <param name="logger">The log; none when <see langword="null"/>.</param>
     /// <exception cref="ArgumentNullException"><paramref name="collector"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="options"/> are invalid (the message lists every invalid option and its value).</exception>
     public DeviceSelector(TelemetryCollector collector, DeviceSelectorOptions? options = null, TimeProvider? timeProvider = null, ILogger<DeviceSelector>? logger = null)
         : this((IDeviceStateSource)(collector ?? throw new ArgumentNullException(nameof(collector))), options, timeProvider ?? collector.Time, logger)
     {
@@ -176,6 +177,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(source);
         options ??= new DeviceSelectorOptions();
+        DeviceSelectorOptionsValidator.ThrowIfInvalid(options, nameof(options));
         _source = source;
         _time = timeProvider ?? TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;

@@ -71,11 +71,11 @@ public class StartTests
 
         var thrown = (await act.Should().ThrowExactlyAsync<ArgumentException>()).Which;
         thrown.ParamName.Should().Be("options");
-        thrown.Message.Should().ContainAll(
+        thrown.Message.Should().StartWith("Invalid GPU cluster options: ").And.ContainAll(
             "Backends must not hold the same backend twice",
-            "BackendChoice 42 is not defined",
-            "HistoryCapacity must be from 1",
-            "PollInterval must be more than 0",
+            "BackendChoice must be a defined GpuBackendChoice; it is 42.",
+            "Telemetry.HistoryCapacity must be from 1",
+            "Telemetry.PollInterval must be more than 0",
             "RediscoveryInterval must be more than 0",
             "DrainTimeout must be from 0 to one hour");
         backend.DiscoverCalls.Should().Be(0, "nothing starts with invalid options");

@@ -60,7 +60,7 @@ public sealed class NvmlGpuBackend : IGpuBackend
 
     /// <summary>Loads NVML (and the CUDA driver when present) and initializes NVML.</summary>
     /// <param name="options">The settings; defaults when <see langword="null"/>.</param>
-    /// <exception cref="ArgumentException">The options are invalid: a null clock or logger, or an event wait timeout outside 1 ms to 1 minute.</exception>
+    /// <exception cref="ArgumentException">The options are invalid: a null clock or logger, an undefined device order, or an event wait timeout outside 1 ms to 1 minute (the message lists every problem).</exception>
     /// <exception cref="GpuBackendUnavailableException">
     /// NVML cannot be used: no library loads (the message names every path searched), the library lacks a required
     /// export, another NVML library is already bound in this process, or <c>nvmlInit_v2</c> fails (e.g.
@@ -69,25 +69,7 @@ public sealed class NvmlGpuBackend : IGpuBackend
     public NvmlGpuBackend(NvmlGpuBackendOptions? options = null)
     {
         options ??= new NvmlGpuBackendOptions();
-        if (options.TimeProvider is null)
-        {
-            throw new ArgumentException("TimeProvider must not be null.", nameof(options));
-        }
-
-        if (options.Logger is null)
-        {
-            throw new ArgumentException("Logger must not be null.", nameof(options));
-        }
-
-        if (options.EventWaitTimeout < TimeSpan.FromMilliseconds(1) || options.EventWaitTimeout > TimeSpan.FromMinutes(1))
-        {
-            throw new ArgumentException($"EventWaitTimeout must be from 1 ms to 1 minute, got {options.EventWaitTimeout}.", nameof(options));
-        }
-
-        if (!Enum.IsDefined(options.CudaDeviceOrder))
-        {
-            throw new ArgumentException($"CudaDeviceOrder {options.CudaDeviceOrder} is not defined.", nameof(options));
-        }
+        NvmlGpuBackendOptionsValidator.ThrowIfInvalid(options, nameof(options));
 
         _time = options.TimeProvider;
         _logger = options.Logger;
