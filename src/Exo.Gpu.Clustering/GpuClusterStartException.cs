@@ -41,7 +41,6 @@ public sealed class GpuClusterStartException : Exception
 
     private static string StepName(GpuClusterStartStep step) => step switch
     {
-        GpuClusterStartStep.Options => "options",
         GpuClusterStartStep.Backend => "backend",
         GpuClusterStartStep.Discovery => "discovery",
         GpuClusterStartStep.Telemetry => "telemetry",

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Exo.Gpu.Clustering.Scheduling;
 using Spectre.Console;
 
@@ -19,7 +18,7 @@ namespace Exo.Gpu.Clustering.Cli.Commands;
 /// Sizes take a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same), or KB, MB, GB, TB (powers of 1000); a bare
 /// number is bytes. Exit code 3 when nothing fits, with the nearest device and why on stderr.
 /// </remarks>
-internal static partial class SelectCommand
+internal static class SelectCommand
 {
     public static readonly string[] ValueOptions = [.. BackendRequest.ValueOptions, "memory", "count", "strategy", "max-util", "max-temp", "exclude", "format"];
     public static readonly string[] Flags = ["explain", "json"];
@@ -128,35 +127,21 @@ internal static partial class SelectCommand
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    /// <summary>Reads a size such as <c>20GiB</c>, <c>512M</c>, <c>1.5 GB</c> or <c>1048576</c>.</summary>
+    /// <summary>Reads a size such as <c>20GiB</c>, <c>512M</c>, <c>1.5 GB</c> or <c>1048576</c> (the library's <see cref="ByteSize"/>).</summary>
     public static long ParseSize(string text, string option)
     {
-        var match = SizePattern().Match(text);
-        if (!match.Success
-            || !double.TryParse(match.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+        try
         {
-            throw new CliUsageException(option, $"must be a size such as 20GiB, 512MiB or 1.5GB, got '{text}'.");
+            return ByteSize.Parse(text);
         }
-
-        var scale = match.Groups[2].Value.ToUpperInvariant() switch
-        {
-            "" or "B" => 1.0,
-            "K" or "KIB" => 1L << 10,
-            "M" or "MIB" => 1L << 20,
-            "G" or "GIB" => 1L << 30,
-            "T" or "TIB" => 1L << 40,
-            "KB" => 1e3,
-            "MB" => 1e6,
-            "GB" => 1e9,
-            _ => 1e12,
-        };
-        var bytes = Math.Round(number * scale);
-        if (!double.IsFinite(bytes) || bytes >= long.MaxValue)
+        catch (ArgumentOutOfRangeException) when (!text.TrimStart().StartsWith('-'))
         {
             throw new CliUsageException(option, $"is too large, got '{text}'.");
         }
-
-        return (long)bytes;
+        catch (ArgumentException)
+        {
+            throw new CliUsageException(option, $"must be a size such as 20GiB, 512MiB or 1.5GB, got '{text}'.");
+        }
     }
 
     private static async Task<int> ReportAsync(CliContext context, CliArguments args, BackendSelection selection, string strategy, string format, GpuSelectionExplanation explanation)
@@ -290,7 +275,4 @@ internal static partial class SelectCommand
     }
 
     private static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("0.0", CultureInfo.InvariantCulture) + " GiB";
-
-    [GeneratedRegex(@"^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|K|M|G|T|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex SizePattern();
 }
