@@ -53,11 +53,3 @@ internal static partial class Log
     [LoggerMessage(EventId = 7020, Level = LogLevel.Warning, Message = "NVML calls were still running after {Timeout}; nvmlShutdown skipped")]
     public static partial void ShutdownSkipped(ILogger logger, TimeSpan timeout);
 }
-
-/// <summary>An NVML return code that logs as its header name (<c>NVML_ERROR_NO_PERMISSION</c>), formatted only when logged.</summary>
-/// <param name="Code">The code.</param>
-internal readonly record struct NvmlErrorName(Interop.NvmlReturn Code)
-{
-    /// <inheritdoc />
-    public override string ToString() => NvmlErrors.Name(Code);
-}
