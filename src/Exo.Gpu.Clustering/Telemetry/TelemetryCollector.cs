@@ -5,6 +5,7 @@ using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Exo.Gpu.Clustering.Devices;
+using Exo.Gpu.Clustering.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -133,11 +134,11 @@ public sealed partial class TelemetryCollector : IAsyncDisposable, IDeviceStateS
         _table = new SlotDirectory(slots);
         if (meterFactory is not null)
         {
-            _meter = meterFactory.Create(new MeterOptions(TelemetryInstruments.MeterName));
+            _meter = meterFactory.Create(new MeterOptions(GpuInstruments.MeterName));
         }
         else
         {
-            _meter = new Meter(TelemetryInstruments.MeterName);
+            _meter = new Meter(GpuInstruments.MeterName);
             _ownsMeter = true;
         }
 
