@@ -142,7 +142,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             var composite = new CompositeGpuBackend(backends)
             {
                 Strict = options.StrictStart,
-                DiscoveryFailed = (b, e) => Log.BackendDiscoveryFailed(logger, b.Kind, e),
+                DiscoveryFailed = (b, e) => ManagerLog.BackendDiscoveryFailed(logger, b.Kind, e),
             };
 
             step = "discovery";
@@ -159,7 +159,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
                         throw new GpuClusterStartException(step, $"the first reading of device {device.Uuid} failed: {error.Message}", error);
                     }
 
-                    Log.DeviceExcluded(logger, device.Uuid, error);
+                    ManagerLog.DeviceExcluded(logger, device.Uuid, error);
                     continue;
                 }
 
@@ -206,7 +206,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
                 manager._rediscoveryLoop = manager.RediscoverPeriodicallyAsync(interval);
             }
 
-            Log.Started(logger, devices.Count, backends.Count);
+            ManagerLog.Started(logger, devices.Count, backends.Count);
             return manager;
         }
         catch (Exception e)
@@ -421,7 +421,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                Log.StopFailed(logger, dispose.Target?.GetType().Name ?? "component", e);
+                ManagerLog.StopFailed(logger, dispose.Target?.GetType().Name ?? "component", e);
             }
         }
     }
@@ -516,7 +516,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
                 var (sample, error) = await ProbeAsync(_backend, device, _sampleTimeout, _time, cancellationToken).ConfigureAwait(false);
                 if (error is not null)
                 {
-                    Log.DeviceExcluded(_logger, device.Uuid, error);
+                    ManagerLog.DeviceExcluded(_logger, device.Uuid, error);
                     continue;
                 }
 
@@ -531,7 +531,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
                 }
 
                 joined.Add((device, isKnown));
-                Log.DeviceAdded(_logger, device.Uuid, isKnown);
+                ManagerLog.DeviceAdded(_logger, device.Uuid, isKnown);
             }
 
             foreach (var slot in _collector.Slots)
@@ -539,7 +539,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
                 // A backend whose discovery failed lists nothing, which does not mean its devices are gone.
                 if (!slot.IsLost && !listed.Contains(slot.Device.Uuid) && !IsOwnedByAny(slot.Device.Uuid, failed))
                 {
-                    Log.DeviceVanished(_logger, slot.Device.Uuid);
+                    ManagerLog.DeviceVanished(_logger, slot.Device.Uuid);
                     _collector.MarkLost(slot.Index, "no longer discovered");
                 }
             }
@@ -573,7 +573,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !_closing.IsCancellationRequested)
                 {
-                    Log.RediscoveryFailed(_logger, e);
+                    ManagerLog.RediscoveryFailed(_logger, e);
                 }
             }
         }
@@ -614,7 +614,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                Log.HandlerFailed(_logger, name, e);
+                ManagerLog.HandlerFailed(_logger, name, e);
             }
         }
     }
@@ -623,7 +623,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
     {
         try
         {
-            Log.ShuttingDown(_logger);
+            ManagerLog.ShuttingDown(_logger);
 
             // Before the first await, on the first caller's thread: when ShutdownAsync returns, waiting acquirers have
             // failed, every lease is revoked, and the drain deadline counts from this call on the manager's clock.
@@ -636,7 +636,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
-                Log.DrainTimedOut(_logger, _drainTimeout, _selector.GetSnapshot().ActiveLeases);
+                ManagerLog.DrainTimedOut(_logger, _drainTimeout, _selector.GetSnapshot().ActiveLeases);
             }
 
             Task idle;
@@ -656,13 +656,13 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             await DisposeAllAsync(steps, _logger).ConfigureAwait(false);
             _closing.Dispose();
             _rediscovery.Dispose();
-            Log.Stopped(_logger);
+            ManagerLog.Stopped(_logger);
         }
 #pragma warning disable CA1031 // Shutdown must complete for every caller whatever fails; the failure is logged.
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            Log.StopFailed(_logger, nameof(GpuClusteringManager), e);
+            ManagerLog.StopFailed(_logger, nameof(GpuClusteringManager), e);
         }
         finally
         {

@@ -61,7 +61,7 @@ public sealed partial class TelemetryCollector
             GpuHealth.Unknown when change.Previous == GpuHealth.Lost => LogLevel.Information,
             _ => LogLevel.Warning,
         };
-        Log.HealthChanged(_logger, level, change.Device.Uuid, change.Previous, change.Current, change.Reason);
+        TelemetryLog.HealthChanged(_logger, level, change.Device.Uuid, change.Previous, change.Current, change.Reason);
         _healthSubscribers.Publish(change);
         if (HealthChanged is { } handlers)
         {
@@ -75,7 +75,7 @@ public sealed partial class TelemetryCollector
                 catch (Exception e)
 #pragma warning restore CA1031
                 {
-                    Log.HealthHandlerFailed(_logger, e);
+                    TelemetryLog.HealthHandlerFailed(_logger, e);
                 }
             }
         }

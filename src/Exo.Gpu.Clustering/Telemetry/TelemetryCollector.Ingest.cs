@@ -82,11 +82,11 @@ public sealed partial class TelemetryCollector
 
         if (added)
         {
-            Log.DeviceAdded(_logger, device.Uuid, slot.Index);
+            TelemetryLog.DeviceAdded(_logger, device.Uuid, slot.Index);
         }
         else if (rejoined)
         {
-            Log.DeviceRejoined(_logger, device.Uuid, slot.Index);
+            TelemetryLog.DeviceRejoined(_logger, device.Uuid, slot.Index);
             RefreshHealth(slot);
         }
 
@@ -106,7 +106,7 @@ public sealed partial class TelemetryCollector
         }
 
         Interlocked.Increment(ref _version);
-        Log.DeviceLost(_logger, s.Device.Uuid, reason);
+        TelemetryLog.DeviceLost(_logger, s.Device.Uuid, reason);
         RefreshHealth(s);
         return true;
     }
@@ -139,7 +139,7 @@ public sealed partial class TelemetryCollector
         var kind = deviceEvent.Kind;
         if (deviceEvent.Uuid is null || !Volatile.Read(ref _table).ByUuid.TryGetValue(deviceEvent.Uuid, out var slot))
         {
-            Log.EventIgnored(_logger, kind, deviceEvent.Uuid ?? "(null)", "unknown device");
+            TelemetryLog.EventIgnored(_logger, kind, deviceEvent.Uuid ?? "(null)", "unknown device");
             return false;
         }
 
@@ -153,7 +153,7 @@ public sealed partial class TelemetryCollector
                 var reason = kind == GpuDeviceEventKind.CriticalXid
                     ? string.Create(CultureInfo.InvariantCulture, $"critical Xid {deviceEvent.Code} at {deviceEvent.Timestamp:O}")
                     : string.Create(CultureInfo.InvariantCulture, $"double-bit ECC error at {deviceEvent.Timestamp:O}");
-                Log.CriticalEvent(_logger, slot.Device.Uuid, kind, deviceEvent.Code);
+                TelemetryLog.CriticalEvent(_logger, slot.Device.Uuid, kind, deviceEvent.Code);
                 if (!slot.RecordCriticalEvent(reason, until))
                 {
                     return false;
@@ -162,7 +162,7 @@ public sealed partial class TelemetryCollector
                 RefreshHealth(slot);
                 return true;
             default:
-                Log.EventIgnored(_logger, kind, deviceEvent.Uuid, "not a health event");
+                TelemetryLog.EventIgnored(_logger, kind, deviceEvent.Uuid, "not a health event");
                 return false;
         }
     }

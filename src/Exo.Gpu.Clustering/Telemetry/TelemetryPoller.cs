@@ -133,7 +133,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             _lifecycle = 1;
         }
 
-        Log.PollerStarted(_logger, _interval, _timeout);
+        TelemetryLog.PollerStarted(_logger, _interval, _timeout);
         return Task.CompletedTask;
     }
 
@@ -161,7 +161,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             {
                 _stopping = null;
                 cts.Dispose();
-                Log.PollerStopped(_logger);
+                TelemetryLog.PollerStopped(_logger);
             }
         }
     }
@@ -198,7 +198,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
                     delay = _interval;
                 }
 
-                Log.EventStreamEnded(_logger);
+                TelemetryLog.EventStreamEnded(_logger);
                 return;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -213,7 +213,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                Log.EventStreamFailed(_logger, e, delay);
+                TelemetryLog.EventStreamFailed(_logger, e, delay);
             }
 
             try
@@ -299,7 +299,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            Log.TickFailed(_logger, e);
+            TelemetryLog.TickFailed(_logger, e);
         }
 
         return started;
@@ -371,11 +371,11 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             var failures = state.Fail(startedAt, _interval, _maxBackoff, out var backoff);
             if (unexpected is not null)
             {
-                Log.SampleFailedUnexpectedly(_logger, unexpected, device.Uuid, failures, backoff);
+                TelemetryLog.SampleFailedUnexpectedly(_logger, unexpected, device.Uuid, failures, backoff);
             }
             else
             {
-                Log.SampleFailed(_logger, device.Uuid, failures, backoff, failure);
+                TelemetryLog.SampleFailed(_logger, device.Uuid, failures, backoff, failure);
             }
 
             _collector.RecordFailure(slot, failure);

@@ -98,7 +98,7 @@ public sealed partial class NvmlGpuBackend
             var total = f.TotalMemoryBytes ?? f.Cuda?.TotalMemoryBytes;
             if (total is not > 0)
             {
-                Log.DeviceSkipped(_logger, f.Index, "nvmlDeviceGetMemoryInfo", new NvmlErrorName(NvmlReturn.NotSupported), (int)NvmlReturn.NotSupported);
+                NvmlLog.DeviceSkipped(_logger, f.Index, "nvmlDeviceGetMemoryInfo", new NvmlErrorName(NvmlReturn.NotSupported), (int)NvmlReturn.NotSupported);
                 continue;
             }
 
@@ -131,7 +131,7 @@ public sealed partial class NvmlGpuBackend
             Volatile.Write(ref _table, table);
         }
 
-        Log.Discovered(_logger, visible.Count, (int)count, _requested.VisibleDevices, _requested.Order);
+        NvmlLog.Discovered(_logger, visible.Count, (int)count, _requested.VisibleDevices, _requested.Order);
         return table;
     }
 
@@ -141,7 +141,7 @@ public sealed partial class NvmlGpuBackend
         var result = NvmlNative.DeviceGetHandleByIndex(index, &handle);
         if (result != NvmlReturn.Success)
         {
-            Log.DeviceSkipped(_logger, (int)index, "nvmlDeviceGetHandleByIndex_v2", new NvmlErrorName(result), (int)result);
+            NvmlLog.DeviceSkipped(_logger, (int)index, "nvmlDeviceGetHandleByIndex_v2", new NvmlErrorName(result), (int)result);
             return null;
         }
 
@@ -149,21 +149,21 @@ public sealed partial class NvmlGpuBackend
         result = NvmlNative.DeviceGetUuid(handle, text, NvmlConstants.DeviceUuidV2BufferSize);
         if (result != NvmlReturn.Success)
         {
-            Log.DeviceSkipped(_logger, (int)index, "nvmlDeviceGetUUID", new NvmlErrorName(result), (int)result);
+            NvmlLog.DeviceSkipped(_logger, (int)index, "nvmlDeviceGetUUID", new NvmlErrorName(result), (int)result);
             return null;
         }
 
         var uuid = Utf8(text).Trim();
         if (uuid.Length == 0)
         {
-            Log.DeviceSkipped(_logger, (int)index, "nvmlDeviceGetUUID", new NvmlErrorName(NvmlReturn.NoData), (int)NvmlReturn.NoData);
+            NvmlLog.DeviceSkipped(_logger, (int)index, "nvmlDeviceGetUUID", new NvmlErrorName(NvmlReturn.NoData), (int)NvmlReturn.NoData);
             return null;
         }
 
         result = NvmlNative.DeviceGetName(handle, text, NvmlConstants.DeviceNameV2BufferSize);
         if (result != NvmlReturn.Success)
         {
-            Log.DeviceSkipped(_logger, (int)index, "nvmlDeviceGetName", new NvmlErrorName(result), (int)result);
+            NvmlLog.DeviceSkipped(_logger, (int)index, "nvmlDeviceGetName", new NvmlErrorName(result), (int)result);
             return null;
         }
 
@@ -224,7 +224,7 @@ public sealed partial class NvmlGpuBackend
             return true;
         }
 
-        Log.FactUnavailable(_logger, uuid, function, new NvmlErrorName(result));
+        NvmlLog.FactUnavailable(_logger, uuid, function, new NvmlErrorName(result));
         return false;
     }
 
@@ -245,7 +245,7 @@ public sealed partial class NvmlGpuBackend
         var result = CudaNative.DeviceGetCount(&count);
         if (result != 0)
         {
-            Log.CudaUnavailable(_logger, string.Create(CultureInfo.InvariantCulture, $"cuDeviceGetCount returned {NvmlErrors.CudaName(result)} ({result})"));
+            NvmlLog.CudaUnavailable(_logger, string.Create(CultureInfo.InvariantCulture, $"cuDeviceGetCount returned {NvmlErrors.CudaName(result)} ({result})"));
             return null;
         }
 
@@ -308,7 +308,7 @@ public sealed partial class NvmlGpuBackend
                     ?? nvml.Find(f => f.Cuda is null && c.PciBusId is not null && string.Equals(f.PciKey, c.PciBusId, StringComparison.Ordinal));
                 if (match is null)
                 {
-                    Log.CudaDeviceUnmatched(_logger, c.Ordinal, c.Uuid, c.PciBusId);
+                    NvmlLog.CudaDeviceUnmatched(_logger, c.Ordinal, c.Uuid, c.PciBusId);
                 }
                 else
                 {

@@ -23,7 +23,7 @@ public sealed partial class NvmlGpuBackend
         var api = _nvml.Optional;
         if (!api.HasEvents)
         {
-            Log.EventsUnavailable(_logger, "the driver does not export the NVML event API");
+            NvmlLog.EventsUnavailable(_logger, "the driver does not export the NVML event API");
             yield break;
         }
 

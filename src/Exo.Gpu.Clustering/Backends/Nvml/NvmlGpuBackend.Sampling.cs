@@ -127,7 +127,7 @@ public sealed partial class NvmlGpuBackend
         if (!Volatile.Read(ref flag))
         {
             Volatile.Write(ref flag, true);
-            Log.FallingBack(_logger, function, new NvmlErrorName(result), fallback);
+            NvmlLog.FallingBack(_logger, function, new NvmlErrorName(result), fallback);
         }
     }
 

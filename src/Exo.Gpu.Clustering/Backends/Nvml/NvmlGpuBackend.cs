@@ -114,7 +114,7 @@ public sealed partial class NvmlGpuBackend : IGpuBackend
             throw;
         }
 
-        Log.Ready(_logger, _nvml.Path, DriverVersion, CudaDriverVersion, _cuda?.Path ?? "(none)");
+        NvmlLog.Ready(_logger, _nvml.Path, DriverVersion, CudaDriverVersion, _cuda?.Path ?? "(none)");
     }
 
     /// <inheritdoc />
@@ -152,7 +152,7 @@ public sealed partial class NvmlGpuBackend : IGpuBackend
         }
         catch (TimeoutException)
         {
-            Log.ShutdownSkipped(_logger, grace); // a call hung in the driver: better a leaked reference than a shutdown under it
+            NvmlLog.ShutdownSkipped(_logger, grace); // a call hung in the driver: better a leaked reference than a shutdown under it
         }
 
         _disposed.Dispose();
@@ -220,7 +220,7 @@ public sealed partial class NvmlGpuBackend : IGpuBackend
         }
         catch (GpuBackendUnavailableException e) when (configuredPath is null)
         {
-            Log.CudaUnavailable(_logger, e.Message);
+            NvmlLog.CudaUnavailable(_logger, e.Message);
             return (null, false);
         }
 
@@ -241,7 +241,7 @@ public sealed partial class NvmlGpuBackend : IGpuBackend
             throw new GpuBackendUnavailableException($"The CUDA driver library {reason}.");
         }
 
-        Log.CudaUnavailable(_logger, reason);
+        NvmlLog.CudaUnavailable(_logger, reason);
         return (null, false);
     }
 
