@@ -226,7 +226,7 @@ public sealed partial class DeviceSelector
 
         _metrics.QueueDepth.Add(-waiterCount);
         _metrics.Revoked.Add(revoked);
-        Log.ShuttingDown(_logger, waiterCount, revoked);
+        SchedulingLog.ShuttingDown(_logger, waiterCount, revoked);
     }
 
     /// <summary>Completes when every lease has been released (for the cluster manager's shutdown).</summary>
@@ -460,7 +460,7 @@ public sealed partial class DeviceSelector
                 // The device set changed under a waiting request so that it no longer makes sense.
                 DequeueLocked(waiter);
                 waiter.Registration.Unregister();
-                Log.WaiterFailed(_logger, e.Message);
+                SchedulingLog.WaiterFailed(_logger, e.Message);
                 waiter.TrySetException(e);
                 continue;
             }
@@ -565,7 +565,7 @@ public sealed partial class DeviceSelector
                 catch (Exception e)
 #pragma warning restore CA1031
                 {
-                    Log.HealthChangeFailed(_logger, e, change.Device.ToString());
+                    SchedulingLog.HealthChangeFailed(_logger, e, change.Device.ToString());
                 }
             }
 
@@ -579,7 +579,7 @@ public sealed partial class DeviceSelector
 
     private void HandleHealthChange(GpuHealthChange change)
     {
-        Log.HealthChanged(_logger, change.Device.ToString(), change.Previous, change.Current, change.Reason);
+        SchedulingLog.HealthChanged(_logger, change.Device, change.Previous, change.Current, change.Reason);
         var table = CurrentTable();
         var slot = table.SlotOf(change.Device);
         if (slot < 0)
@@ -637,7 +637,7 @@ public sealed partial class DeviceSelector
         if (count > 0)
         {
             _metrics.Revoked.Add(count);
-            Log.LeasesRevoked(_logger, count, change.Device.ToString(), $"{change.Current}: {change.Reason}");
+            SchedulingLog.LeasesRevoked(_logger, count, change.Device.ToString(), $"{change.Current}: {change.Reason}");
         }
     }
 }

@@ -349,7 +349,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
 
             table = new DeviceTable(version, _source.Devices, _headroom, table);
             Volatile.Write(ref _table, table);
-            Log.DeviceSetChanged(_logger, version, table.Count);
+            SchedulingLog.DeviceSetChanged(_logger, version, table.Count);
             return table;
         }
     }

@@ -112,7 +112,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             _lifecycle = 1;
         }
 
-        Log.PollerStarted(_logger, _interval, _timeout);
+        TelemetryLog.PollerStarted(_logger, _interval, _timeout);
         return Task.CompletedTask;
     }
 
@@ -140,7 +140,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             {
                 _stopping = null;
                 cts.Dispose();
-                Log.PollerStopped(_logger);
+                TelemetryLog.PollerStopped(_logger);
             }
         }
     }
@@ -177,7 +177,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
                     delay = _interval;
                 }
 
-                Log.EventStreamEnded(_logger);
+                TelemetryLog.EventStreamEnded(_logger);
                 return;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -192,7 +192,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                Log.EventStreamFailed(_logger, e, delay);
+                TelemetryLog.EventStreamFailed(_logger, e, delay);
             }
 
             try
@@ -278,7 +278,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            Log.TickFailed(_logger, e);
+            TelemetryLog.TickFailed(_logger, e);
         }
 
         return started;
@@ -318,11 +318,11 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             var failures = state.Fail(startedAt, _interval, _maxBackoff, out var backoff);
             if (probe.Unexpected)
             {
-                Log.SampleFailedUnexpectedly(_logger, probe.Error!, device.Uuid, failures, backoff);
+                TelemetryLog.SampleFailedUnexpectedly(_logger, probe.Error!, device.Uuid, failures, backoff);
             }
             else
             {
-                Log.SampleFailed(_logger, device.Uuid, failures, backoff, failure);
+                TelemetryLog.SampleFailed(_logger, device.Uuid, failures, backoff, failure);
             }
 
             _collector.RecordFailure(slot, failure);
