@@ -4,7 +4,8 @@ namespace Exo.Gpu.Clustering.Scheduling;
 
 /// <summary>
 /// The selector's record of one grant, pooled and reused: <see cref="Generation"/> moves on at each release so a stale
-/// <see cref="GpuLease"/> handle can never release a later grant. Mutated only under the selector's lock.
+/// <see cref="GpuLease"/> handle can never release a later grant. Owned by the <see cref="LeaseLedger"/>, which
+/// creates, grants, revokes and frees it; mutated only under the selector's lock.
 /// </summary>
 internal sealed class LeaseCore(DeviceSelector owner)
 {
@@ -41,12 +42,13 @@ internal sealed class LeaseCore(DeviceSelector owner)
     /// <summary>A gang lease's own token source (single-device leases share their device's).</summary>
     public CancellationTokenSource? OwnCts;
 
-
     /// <summary>Whether the grant <paramref name="generation"/> is still held.</summary>
     public bool IsHeld(int generation) => Volatile.Read(ref Generation) == generation && Volatile.Read(ref Active);
 
+    /// <summary>Releases the grant <paramref name="generation"/> through the selector (which serves waiters after it).</summary>
     public void Release(int generation) => Owner.Release(this, generation);
 
+    /// <summary>Whether the grant holds <paramref name="slot"/>.</summary>
     public bool Uses(int slot)
     {
         if (Slots is null)
@@ -56,26 +58,4 @@ internal sealed class LeaseCore(DeviceSelector owner)
 
         return Array.IndexOf(Slots, slot) >= 0;
     }
-}
-
-/// <summary>A request waiting in <see cref="DeviceSelector.AcquireAsync"/>: a node of the FIFO queue and its completion.</summary>
-internal sealed class LeaseWaiter(DeviceSelector owner, GpuRequest request, long enqueuedTimestamp)
-    : TaskCompletionSource<GpuLease>(TaskCreationOptions.RunContinuationsAsynchronously)
-{
-    public DeviceSelector Owner { get; } = owner;
-
-    public GpuRequest Request { get; } = request;
-
-    /// <summary>When it was queued (<see cref="TimeProvider.GetTimestamp"/>).</summary>
-    public long EnqueuedTimestamp { get; } = enqueuedTimestamp;
-
-    public LeaseWaiter? Previous;
-
-    public LeaseWaiter? Next;
-
-    /// <summary>Whether it is in the queue (set and cleared under the selector's lock).</summary>
-    public bool Queued;
-
-    /// <summary>The caller's token registration; unregistered (never waited for) when granted.</summary>
-    public CancellationTokenRegistration Registration;
 }

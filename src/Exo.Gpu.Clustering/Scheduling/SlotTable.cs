@@ -4,17 +4,16 @@ namespace Exo.Gpu.Clustering.Scheduling;
 
 /// <summary>
 /// The selector's view of one device set (one <see cref="Telemetry.IDeviceStateSource.Version"/>): the devices by slot,
-/// their capacities, and the lease accounting. A new table is built when the version changes; the accounting arrays
-/// are carried over slot by slot. The accounting is mutated only under the selector's lock and read without it
-/// (through <see cref="Volatile"/>) by selections that take no lease.
+/// their capacities for leases and what selection derives from them once. Immutable: a new table is built when the
+/// version changes (slots are stable across versions, so the lease ledger's per-slot accounting carries over).
 /// </summary>
-internal sealed class DeviceTable
+internal sealed class SlotTable
 {
-    public DeviceTable(int version, IReadOnlyList<GpuDevice> devices, long headroomBytes, DeviceTable? previous)
+    public SlotTable(int version, IReadOnlyList<GpuDevice> devices, long headroomBytes)
     {
         Version = version;
+        HeadroomBytes = headroomBytes;
         Devices = [.. devices];
-        var slots = Math.Max(Devices.Length, previous?.Reserved.Length ?? 0);
         Capacity = new long[Devices.Length];
         Singles = new IReadOnlyList<GpuDevice>[Devices.Length];
         SlotByUuid = new Dictionary<string, int>(Devices.Length, StringComparer.OrdinalIgnoreCase);
@@ -27,19 +26,13 @@ internal sealed class DeviceTable
         }
 
         InverseMaxCapacity = MaxCapacity > 0 ? 1.0 / MaxCapacity : 0;
-        Reserved = new long[slots];
-        Leases = new int[slots];
-        DeviceCts = new CancellationTokenSource?[slots];
-        if (previous is not null)
-        {
-            previous.Reserved.CopyTo(Reserved, 0);
-            previous.Leases.CopyTo(Leases, 0);
-            previous.DeviceCts.CopyTo(DeviceCts, 0);
-        }
     }
 
     /// <summary>The source version this table reflects.</summary>
     public int Version { get; }
+
+    /// <summary>Bytes kept free on every device (<see cref="DeviceSelectorOptions.MemoryHeadroomBytes"/>).</summary>
+    public long HeadroomBytes { get; }
 
     /// <summary>The devices by slot.</summary>
     public GpuDevice[] Devices { get; }
@@ -59,27 +52,9 @@ internal sealed class DeviceTable
     /// <summary>UUID to slot, ignoring case.</summary>
     public Dictionary<string, int> SlotByUuid { get; }
 
-    /// <summary>Per slot: bytes reserved by active leases (revoked ones included until released).</summary>
-    public long[] Reserved { get; }
-
-    /// <summary>Per slot: active leases (revoked ones included until released).</summary>
-    public int[] Leases { get; }
-
-    /// <summary>
-    /// Per slot: the source of the token shared by every single-device lease granted on the device since its last
-    /// revocation; created on first use, cancelled and cleared when the device's leases are revoked.
-    /// </summary>
-    public CancellationTokenSource?[] DeviceCts { get; }
-
+    /// <summary>How many devices (slots) the table has.</summary>
     public int Count => Devices.Length;
 
-    public int SlotOf(GpuDevice device)
-    {
-        if (SlotByUuid.TryGetValue(device.Uuid, out var slot))
-        {
-            return slot;
-        }
-
-        return -1;
-    }
+    /// <summary>The slot of <paramref name="device"/> (by UUID), or -1 when the table does not have it.</summary>
+    public int SlotOf(GpuDevice device) => SlotByUuid.TryGetValue(device.Uuid, out var slot) ? slot : -1;
 }
