@@ -1,5 +1,4 @@
 using System.Globalization;
-using Exo.Gpu.Clustering.Backends.Simulated;
 
 namespace Exo.Gpu.Clustering.Cli;
 
@@ -117,7 +116,7 @@ internal sealed class CliArguments
 
         // A bare number means seconds; otherwise the units the fault plan reads (ms, s, m, h).
         var withUnit = text.Length > 0 && char.IsAsciiDigit(text[^1]) ? text + "s" : text;
-        if (!SimulatedFaultPlan.TryParseDuration(withUnit, out var value) || value < min)
+        if (!DurationText.TryParse(withUnit, out var value) || value < min)
         {
             throw new CliUsageException("--" + name, $"must be a time of at least {min.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)}ms such as 1s or 500ms, got '{text}'.");
         }

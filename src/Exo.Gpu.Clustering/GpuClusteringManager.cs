@@ -1,5 +1,4 @@
 using Exo.Gpu.Clustering.Backends;
-using Exo.Gpu.Clustering.Backends.Simulated;
 using Exo.Gpu.Clustering.Devices;
 using Exo.Gpu.Clustering.Distribution;
 using Exo.Gpu.Clustering.Scheduling;
@@ -14,57 +13,96 @@ namespace Exo.Gpu.Clustering;
 /// with its leases, and rediscovery; it starts them in that order and stops them in reverse.
 /// </summary>
 /// <remarks>
-/// <para>Create one with <see cref="StartAsync"/>. Every member is thread safe.</para>
+/// <para><b>Creating one.</b> <see cref="StartAsync(GpuClusteringOptions?, CancellationToken)"/> creates and starts a
+/// manager in one call. A host that builds its services synchronously (dependency injection) constructs it with
+/// <see cref="GpuClusteringManager(GpuClusteringOptions?)"/>, which only checks the options, and starts it later with
+/// <see cref="StartAsync(CancellationToken)"/>; until then every operation throws
+/// <see cref="InvalidOperationException"/>. <see cref="ReadOnceAsync"/> discovers and reads every device once without
+/// keeping anything running (one <c>nvidia-smi</c> call). Every member is thread safe.</para>
+/// <para><b>Without the poller.</b> With <see cref="GpuClusteringOptions.EnablePoller"/> off, readings move only when
+/// the caller asks (<see cref="RefreshTelemetryAsync"/>); the backend's events (lost devices, critical Xids, ECC
+/// errors) are still applied as they come.</para>
 /// <para><b>Shutdown.</b> From the first call of <see cref="ShutdownAsync"/> or <see cref="DisposeAsync"/>, every
 /// operation fails fast with <see cref="ObjectDisposedException"/>; waiting acquirers fail with
 /// <see cref="ObjectDisposedException"/>; every lease is revoked (its token fires) and the manager waits up to
 /// <see cref="GpuClusteringOptions.DrainTimeout"/> (on the manager's clock, from the first call) for holders to
 /// release. When the first call returns, the waiting acquirers have failed and every lease token is cancelled (its
-/// callbacks run on the thread pool). In-flight refreshes and rediscoveries are cancelled and awaited; the poller
-/// stops; subscriber channels complete; the backends are disposed. Idempotent and safe to call concurrently; no fixed
-/// sleeps anywhere.</para>
+/// callbacks run on the thread pool). A start in progress is cancelled; in-flight refreshes and rediscoveries are
+/// cancelled and awaited; the poller stops; subscriber channels complete; the backends are disposed. Idempotent and
+/// safe to call concurrently; no fixed sleeps anywhere.</para>
 /// </remarks>
-public sealed class GpuClusteringManager : IAsyncDisposable
+public sealed partial class GpuClusteringManager : IAsyncDisposable
 {
-    private const int Running = 0;
-    private const int Closing = 1;
+    /// <summary>Constructed, not started.</summary>
+    private const int Created = 0;
 
-    private readonly CompositeGpuBackend _backend;
-    private readonly TelemetryCollector _collector;
-    private readonly DeviceSelector _selector;
-    private readonly TelemetryPoller _poller;
+    /// <summary><see cref="StartAsync(CancellationToken)"/> in progress.</summary>
+    private const int Starting = 1;
+
+    /// <summary>Started: operations are served.</summary>
+    private const int Running = 2;
+
+    /// <summary>Shutdown begun (or the start failed): operations throw <see cref="ObjectDisposedException"/>.</summary>
+    private const int Closing = 3;
+
+    /// <summary>The settings, checked by the constructor and read by the start.</summary>
+    private readonly GpuClusteringOptions _options;
+
+    /// <summary>The backends given in the options (owned from construction: disposed by the start's rollback or by shutdown).</summary>
+    private readonly IGpuBackend[] _givenBackends;
+
+    /// <summary>The clock of every timer.</summary>
     private readonly TimeProvider _time;
+
+    /// <summary>The manager's log.</summary>
     private readonly ILogger _logger;
-    private readonly TimeSpan _sampleTimeout;
-    private readonly TimeSpan _drainTimeout;
+
+    /// <summary>Cancelled when shutdown begins: stops the start, refreshes, rediscoveries and the periodic loop.</summary>
     private readonly CancellationTokenSource _closing = new();
+
+    /// <summary>One rediscovery at a time.</summary>
     private readonly SemaphoreSlim _rediscovery = new(1, 1);
+
+    /// <summary>Guards <see cref="_state"/>, <see cref="_start"/>, <see cref="_shutdown"/>, <see cref="_inFlight"/> and <see cref="_idle"/>.</summary>
     private readonly Lock _gate = new();
-    private Task _healthPump = Task.CompletedTask;
-    private Task _rediscoveryLoop = Task.CompletedTask;
+
+    /// <summary>The running parts, set once the start has succeeded (read only while <see cref="Running"/> or after).</summary>
+    private Components? _parts;
+
+    /// <summary>The start, once asked for.</summary>
+    private Task? _start;
+
+    /// <summary>The shutdown, once asked for.</summary>
     private TaskCompletionSource? _shutdown;
+
+    /// <summary>Completed when the last in-flight refresh or rediscovery ends during shutdown.</summary>
     private TaskCompletionSource? _idle;
+
+    /// <summary>Refreshes and rediscoveries in progress.</summary>
     private int _inFlight;
+
+    /// <summary><see cref="Created"/>, <see cref="Starting"/>, <see cref="Running"/> or <see cref="Closing"/>.</summary>
     private int _state;
 
-    private GpuClusteringManager(
-        CompositeGpuBackend backend,
-        TelemetryCollector collector,
-        DeviceSelector selector,
-        TelemetryPoller poller,
-        GpuClusteringOptions options,
-        string? fallbackReason,
-        ILogger logger)
+    /// <summary>
+    /// Creates a manager without starting it: checks the options and takes over <see cref="GpuClusteringOptions.Backends"/>
+    /// (disposed when the manager stops, or when its start fails). Nothing is discovered until <see cref="StartAsync(CancellationToken)"/>.
+    /// </summary>
+    /// <param name="options">The settings; defaults (automatic backend) when <see langword="null"/>. Do not change them afterwards.</param>
+    /// <exception cref="ArgumentException">The options are invalid; the message lists every problem (nothing is taken over).</exception>
+    public GpuClusteringManager(GpuClusteringOptions? options = null)
     {
-        _backend = backend;
-        _collector = collector;
-        _selector = selector;
-        _poller = poller;
+        options ??= new GpuClusteringOptions();
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid GPU cluster options: " + string.Join(" ", errors), nameof(options));
+        }
+
+        _options = options;
+        _givenBackends = [.. options.Backends];
         _time = options.TimeProvider;
-        _logger = logger;
-        _sampleTimeout = options.Telemetry.SampleTimeout;
-        _drainTimeout = options.DrainTimeout;
-        BackendFallbackReason = fallbackReason;
+        _logger = (ILogger?)options.LoggerFactory?.CreateLogger<GpuClusteringManager>() ?? NullLogger.Instance;
     }
 
     /// <summary>Raised when a device joins the cluster: found by a later discovery, or back after being lost (with a fresh history).</summary>
@@ -77,167 +115,53 @@ public sealed class GpuClusteringManager : IAsyncDisposable
     public event EventHandler<GpuHealthChangedEventArgs>? HealthChanged;
 
     /// <summary>The kind of the first backend (the simulated cluster or NVML).</summary>
-    public GpuBackendKind BackendKind => _backend.Kind;
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
+    public GpuBackendKind BackendKind => (_parts ?? throw NotStarted()).Backend.Kind;
 
-    /// <summary>Why the automatic backend choice fell back to the simulated cluster, or <see langword="null"/>.</summary>
-    public string? BackendFallbackReason { get; }
+    /// <summary>Why the automatic backend choice fell back to the simulated cluster, or <see langword="null"/> (also before the start).</summary>
+    public string? BackendFallbackReason => _parts?.FallbackReason;
 
     /// <summary>Every device known, lost ones included.</summary>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    public IReadOnlyList<GpuDevice> Devices => Open()._collector.Devices;
+    public IReadOnlyList<GpuDevice> Devices => Open().Collector.Devices;
 
     /// <summary>The telemetry: history, summaries, health, streams.</summary>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    public TelemetryCollector Telemetry => Open()._collector;
+    public TelemetryCollector Telemetry => Open().Collector;
 
     /// <summary>The device selector and its leases.</summary>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    public DeviceSelector Selector => Open()._selector;
+    public DeviceSelector Selector => Open().Selector;
 
-    /// <summary>Whether shutdown has begun.</summary>
-    public bool IsShuttingDown => Volatile.Read(ref _state) != Running;
+    /// <summary>Whether the start has succeeded (and shutdown has not begun).</summary>
+    public bool IsRunning => Volatile.Read(ref _state) == Running;
 
-    /// <summary>
-    /// Starts a cluster: makes or takes the backends, discovers devices and takes a first reading of each, then starts the
-    /// telemetry collector, the selector, the poller and rediscovery. If any step fails, everything started so far is
-    /// stopped and disposed (the given backends too) before the exception is thrown.
-    /// </summary>
-    /// <param name="options">The settings; defaults (automatic backend) when <see langword="null"/>. Taken over: the manager owns <see cref="GpuClusteringOptions.Backends"/>.</param>
-    /// <param name="cancellationToken">Cancels the start.</param>
-    /// <returns>The running manager.</returns>
-    /// <exception cref="ArgumentException">The options are invalid; the message lists every problem.</exception>
-    /// <exception cref="GpuClusterStartException">A step failed (<see cref="GpuClusterStartException.Step"/>): the backend could not be made, discovery failed or found no usable device, or a device's first reading failed under <see cref="GpuClusteringOptions.StrictStart"/>.</exception>
-    /// <exception cref="OperationCanceledException">The token fired.</exception>
-    public static async Task<GpuClusteringManager> StartAsync(GpuClusteringOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        options ??= new GpuClusteringOptions();
-        var logger = (ILogger?)options.LoggerFactory?.CreateLogger<GpuClusteringManager>() ?? NullLogger.Instance;
-        var cleanup = new Stack<Func<ValueTask>>();
-        foreach (var given in options.Backends.Where(b => b is not null).Distinct())
-        {
-            cleanup.Push(given.DisposeAsync);
-        }
-
-        var step = "options";
-        try
-        {
-            var errors = options.Validate();
-            if (errors.Count > 0)
-            {
-                throw new ArgumentException("Invalid GPU cluster options: " + string.Join(" ", errors), nameof(options));
-            }
-
-            step = "backend";
-            var backends = options.Backends.ToList();
-            string? fallback = null;
-            if (backends.Count == 0)
-            {
-                var simulated = options.SimulatedOptions ?? new SimulatedGpuBackendOptions { TimeProvider = options.TimeProvider };
-                var selection = await GpuBackendFactory.CreateAsync(options.BackendChoice, options.NvmlOptions, simulated, cancellationToken).ConfigureAwait(false);
-                cleanup.Push(selection.Backend.DisposeAsync);
-                backends.Add(selection.Backend);
-                fallback = selection.FallbackReason;
-            }
-
-            var composite = new CompositeGpuBackend(backends)
-            {
-                Strict = options.StrictStart,
-                DiscoveryFailed = (b, e) => Log.BackendDiscoveryFailed(logger, b.Kind, e),
-            };
-
-            step = "discovery";
-            var found = await composite.DiscoverAsync(cancellationToken).ConfigureAwait(false);
-            var devices = new List<GpuDevice>(found.Count);
-            var firstReadings = new List<GpuSample>(found.Count);
-            foreach (var device in found)
-            {
-                var (sample, error) = await ProbeAsync(composite, device, options.Telemetry.SampleTimeout, options.TimeProvider, cancellationToken).ConfigureAwait(false);
-                if (error is not null)
-                {
-                    if (options.StrictStart)
-                    {
-                        throw new GpuClusterStartException(step, $"the first reading of device {device.Uuid} failed: {error.Message}", error);
-                    }
-
-                    Log.DeviceExcluded(logger, device.Uuid, error);
-                    continue;
-                }
-
-                devices.Add(device);
-                firstReadings.Add(sample);
-            }
-
-            if (devices.Count == 0)
-            {
-                throw new GpuClusterStartException(step, found.Count == 0 ? "no device was discovered" : $"none of the {found.Count} devices discovered could be read", null);
-            }
-
-            step = "telemetry";
-            var collector = new TelemetryCollector(devices, options.Telemetry, options.TimeProvider, options.LoggerFactory, options.MeterFactory);
-            cleanup.Push(collector.DisposeAsync);
-            for (var i = 0; i < devices.Count; i++)
-            {
-                collector.RecordAt(i, firstReadings[i]);
-            }
-
-            step = "selector";
-            var selector = new DeviceSelector(collector, options.Selector, options.TimeProvider, options.LoggerFactory?.CreateLogger<DeviceSelector>());
-            cleanup.Push(selector.DisposeAsync);
-
-            step = "poller";
-            var poller = new TelemetryPoller(composite, collector);
-            cleanup.Push(poller.DisposeAsync);
-            var manager = new GpuClusteringManager(composite, collector, selector, poller, options, fallback, logger);
-            manager._healthPump = manager.PumpHealthChangesAsync(collector.SubscribeHealthChanges(4096, CancellationToken.None));
-
-            // The pump ends when the collector completes its channel: dispose the collector first, then wait for the pump.
-            cleanup.Push(async () =>
-            {
-                await collector.DisposeAsync().ConfigureAwait(false);
-                await manager._healthPump.ConfigureAwait(false);
-            });
-            if (options.EnablePoller)
-            {
-                await poller.StartAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            if (options.RediscoveryInterval is TimeSpan interval)
-            {
-                manager._rediscoveryLoop = manager.RediscoverPeriodicallyAsync(interval);
-            }
-
-            Log.Started(logger, devices.Count, backends.Count);
-            return manager;
-        }
-        catch (Exception e)
-        {
-            await DisposeAllAsync(cleanup, logger).ConfigureAwait(false);
-            if (e is OperationCanceledException or ArgumentException or GpuClusterStartException)
-            {
-                throw;
-            }
-
-            throw new GpuClusterStartException(step, e.Message, e);
-        }
-    }
+    /// <summary>Whether shutdown has begun (or the start failed).</summary>
+    public bool IsShuttingDown => Volatile.Read(ref _state) == Closing;
 
     /// <summary>The health, latest reading and freshness of a device.</summary>
     /// <param name="uuid">The device's UUID.</param>
     /// <returns>The status.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="uuid"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException"><paramref name="uuid"/> names no known device.</exception>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    public GpuDeviceStatus GetStatus(string uuid) => Open()._collector.GetStatus(uuid);
+    public GpuDeviceStatus GetStatus(string uuid) => Open().Collector.GetStatus(uuid);
 
     /// <summary>The status of every known device.</summary>
     /// <returns>One status per device.</returns>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    public IReadOnlyList<GpuDeviceStatus> GetStatuses() => Open()._collector.GetStatuses();
+    public IReadOnlyList<GpuDeviceStatus> GetStatuses() => Open().Collector.GetStatuses();
 
     /// <summary>The cluster aggregate (device count, memory, mean utilization and temperature, total power) from fresh readings only.</summary>
     /// <returns>The aggregate.</returns>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    public ClusterTelemetry GetClusterTelemetry() => Open()._collector.GetClusterTelemetry();
+    public ClusterTelemetry GetClusterTelemetry() => Open().Collector.GetClusterTelemetry();
 
     /// <summary>
     /// The best device now with at least <paramref name="minimumFreeMemoryBytes"/> free after reservations: healthy,
@@ -248,11 +172,12 @@ public sealed class GpuClusteringManager : IAsyncDisposable
     /// <returns>The device.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minimumFreeMemoryBytes"/> is negative.</exception>
     /// <exception cref="NoEligibleGpuException">No device qualifies; the message names the nearest and why.</exception>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
     public GpuDevice SelectBest(long minimumFreeMemoryBytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(minimumFreeMemoryBytes);
-        return Open()._selector.Select(new GpuRequest { MemoryBytes = minimumFreeMemoryBytes });
+        return Open().Selector.Select(new GpuRequest { MemoryBytes = minimumFreeMemoryBytes });
     }
 
     /// <summary>Reserves capacity now, without waiting. See <see cref="DeviceSelector.TryAcquire"/>.</summary>
@@ -261,8 +186,9 @@ public sealed class GpuClusteringManager : IAsyncDisposable
     /// <returns>Whether a lease was granted.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="request"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException">The request is invalid for this cluster (e.g. more devices than exist).</exception>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    public bool TryAcquire(GpuRequest request, out GpuLease lease) => Open()._selector.TryAcquire(request, out lease);
+    public bool TryAcquire(GpuRequest request, out GpuLease lease) => Open().Selector.TryAcquire(request, out lease);
 
     /// <summary>Reserves capacity, waiting in FIFO order until it frees. See <see cref="DeviceSelector.AcquireAsync"/>.</summary>
     /// <param name="request">What is needed.</param>
@@ -271,14 +197,16 @@ public sealed class GpuClusteringManager : IAsyncDisposable
     /// <exception cref="ArgumentNullException"><paramref name="request"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException">The request is invalid for this cluster.</exception>
     /// <exception cref="OperationCanceledException">The token fired while waiting; nothing stays reserved.</exception>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped (also for a request waiting when shutdown begins).</exception>
     public ValueTask<GpuLease> AcquireAsync(GpuRequest request, CancellationToken cancellationToken = default) =>
-        Open()._selector.AcquireAsync(request, cancellationToken);
+        Open().Selector.AcquireAsync(request, cancellationToken);
 
     /// <summary>Per-device reserved bytes, active leases and waiters, and the lease counters.</summary>
     /// <returns>The snapshot.</returns>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    public GpuLeaseSnapshot GetLeaseSnapshot() => Open()._selector.GetSnapshot();
+    public GpuLeaseSnapshot GetLeaseSnapshot() => Open().Selector.GetSnapshot();
 
     /// <summary>
     /// Splits <paramref name="items"/> items evenly over the devices usable now (healthy or degraded, with a fresh
@@ -288,6 +216,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
     /// <returns>The usable devices and the plan over them (index <c>i</c> of the plan is device <c>i</c>).</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="items"/> is negative or above <see cref="WorkloadDistributor.MaxItems"/>.</exception>
     /// <exception cref="NoEligibleGpuException">No device is usable now.</exception>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
     public ClusterWorkPlan DistributeUniform(long items) => Distribute(items, DeviceWeightSource.Uniform);
 
@@ -300,6 +229,7 @@ public sealed class GpuClusteringManager : IAsyncDisposable
     /// <returns>The usable devices and the plan over them (index <c>i</c> of the plan is device <c>i</c>).</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="items"/> is negative or above <see cref="WorkloadDistributor.MaxItems"/>.</exception>
     /// <exception cref="NoEligibleGpuException">No device is usable now.</exception>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
     public ClusterWorkPlan DistributeByCapacity(long items) => Distribute(items, DeviceWeightSource.FreeMemory);
 
@@ -307,140 +237,52 @@ public sealed class GpuClusteringManager : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the refresh.</param>
     /// <returns>A task that completes when every reading was recorded or failed, and the health changes they caused were
     /// applied to the leases (revocations done, waiters served).</returns>
+    /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
     /// <exception cref="OperationCanceledException">The token fired, or shutdown began during the refresh.</exception>
     public async Task RefreshTelemetryAsync(CancellationToken cancellationToken = default)
     {
-        using var linked = Enter(cancellationToken);
+        var parts = Enter(cancellationToken, out var linked);
         try
         {
-            await _poller.PollOnceAsync(linked.Token).ConfigureAwait(false);
-            await _selector.WhenHealthChangesAppliedAsync(linked.Token).ConfigureAwait(false);
+            await parts.Poller.PollOnceAsync(linked.Token).ConfigureAwait(false);
+            await parts.Selector.WhenHealthChangesAppliedAsync(linked.Token).ConfigureAwait(false);
             linked.Token.ThrowIfCancellationRequested();
         }
         finally
         {
+            linked.Dispose();
             Exit();
         }
     }
 
-    /// <summary>
-    /// Discovers devices again now: a new device joins, a lost device that is listed again rejoins with a fresh history,
-    /// and a device no longer listed is marked lost (its leases are revoked). A device joins only once its first reading succeeds.
-    /// </summary>
-    /// <param name="cancellationToken">Cancels the discovery.</param>
-    /// <returns>The devices that joined or rejoined.</returns>
-    /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    /// <exception cref="GpuBackendUnavailableException">Discovery failed.</exception>
-    /// <exception cref="OperationCanceledException">The token fired, or shutdown began during the discovery.</exception>
-    public async Task<IReadOnlyList<GpuDevice>> RediscoverAsync(CancellationToken cancellationToken = default)
+    private static InvalidOperationException NotStarted() => new("The GPU cluster has not started: call StartAsync first.");
+
+    /// <summary>The running parts, or the exception for the state the manager is in.</summary>
+    private Components Open()
     {
-        using var linked = Enter(cancellationToken);
-        try
+        var state = Volatile.Read(ref _state);
+        if (state == Running)
         {
-            return await RediscoverCoreAsync(linked.Token).ConfigureAwait(false);
+            return _parts!;
         }
-        finally
-        {
-            Exit();
-        }
+
+        ObjectDisposedException.ThrowIf(state == Closing, this);
+        throw NotStarted();
     }
 
-    /// <summary>Stops the cluster (see the remarks of <see cref="GpuClusteringManager"/>). Idempotent and safe to call concurrently.</summary>
-    /// <param name="cancellationToken">Stops this caller's wait; the shutdown itself goes on to the end (its drain is bounded by <see cref="GpuClusteringOptions.DrainTimeout"/>).</param>
-    /// <returns>A task that completes when everything is stopped.</returns>
-    /// <exception cref="OperationCanceledException">The token fired before the shutdown finished.</exception>
-    public Task ShutdownAsync(CancellationToken cancellationToken = default)
+    /// <summary>Counts an operation in flight (shutdown waits for it) and links its token to shutdown.</summary>
+    private Components Enter(CancellationToken cancellationToken, out CancellationTokenSource linked)
     {
-        TaskCompletionSource? mine = null;
-        TaskCompletionSource shutdown;
+        Components parts;
         lock (_gate)
         {
-            if (_shutdown is null)
-            {
-                _shutdown = mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                Volatile.Write(ref _state, Closing);
-                if (_inFlight == 0)
-                {
-                    _idle = null;
-                }
-                else
-                {
-                    _idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                }
-            }
-
-            shutdown = _shutdown;
-        }
-
-        if (mine is not null)
-        {
-            _ = RunShutdownAsync(mine);
-        }
-
-        return shutdown.Task.WaitAsync(cancellationToken);
-    }
-
-    /// <summary>Stops the cluster and waits until it is stopped; the same as <see cref="ShutdownAsync"/> without a token.</summary>
-    /// <returns>A task that completes when everything is stopped.</returns>
-    public async ValueTask DisposeAsync() => await ShutdownAsync(CancellationToken.None).ConfigureAwait(false);
-
-    private static async Task<(GpuSample Sample, Exception? Error)> ProbeAsync(
-        CompositeGpuBackend backend, GpuDevice device, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
-    {
-        using var deadline = new CancellationTokenSource(timeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        try
-        {
-            // WaitAsync: a hung driver that ignores its token cannot hold the start beyond the timeout.
-            var sample = await backend.SampleAsync(device, linked.Token).AsTask().WaitAsync(linked.Token).ConfigureAwait(false);
-            SampleValidator.Validate(sample, device.TotalMemoryBytes);
-            return (sample, null);
-        }
-        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-        {
-            return (default, new TimeoutException($"Device {device.Uuid} gave no reading within {timeout}.", e));
-        }
-#pragma warning disable CA1031 // One device's failure of any kind excludes that device (as the poller treats it), never the start.
-        catch (Exception e) when (e is not OperationCanceledException)
-#pragma warning restore CA1031
-        {
-            return (default, e);
-        }
-    }
-
-    private static async ValueTask DisposeAllAsync(Stack<Func<ValueTask>> cleanup, ILogger logger)
-    {
-        while (cleanup.TryPop(out var dispose))
-        {
-            try
-            {
-                await dispose().ConfigureAwait(false);
-            }
-#pragma warning disable CA1031 // Every component is stopped; a failure is logged, not allowed to leave the rest running.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                Log.StopFailed(logger, dispose.Target?.GetType().Name ?? "component", e);
-            }
-        }
-    }
-
-    private GpuClusteringManager Open()
-    {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _state) != Running, this);
-        return this;
-    }
-
-    private CancellationTokenSource Enter(CancellationToken cancellationToken)
-    {
-        lock (_gate)
-        {
-            ObjectDisposedException.ThrowIf(_state != Running, this);
+            parts = Open();
             _inFlight++;
         }
 
-        return CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+        linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+        return parts;
     }
 
     private void Exit()
@@ -460,12 +302,12 @@ public sealed class GpuClusteringManager : IAsyncDisposable
 
     private ClusterWorkPlan Distribute(long items, DeviceWeightSource source)
     {
-        Open();
+        var collector = Open().Collector;
         ArgumentOutOfRangeException.ThrowIfNegative(items);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(items, WorkloadDistributor.MaxItems);
         var usable = new List<GpuDevice>();
         var samples = new List<GpuSample>();
-        foreach (var status in _collector.GetStatuses())
+        foreach (var status in collector.GetStatuses())
         {
             // By free memory, a device that reports no memory readings cannot be weighed: it is left out.
             if (status is { IsFresh: true, Latest: { } latest, Health: GpuHealth.Healthy or GpuHealth.Degraded }
@@ -490,112 +332,6 @@ public sealed class GpuClusteringManager : IAsyncDisposable
         return new ClusterWorkPlan(usable, WorkloadDistributor.Plan(items, weights));
     }
 
-    private async Task<IReadOnlyList<GpuDevice>> RediscoverCoreAsync(CancellationToken cancellationToken)
-    {
-        await _rediscovery.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var (found, failed) = await _backend.DiscoverEachAsync(cancellationToken).ConfigureAwait(false);
-            var known = new Dictionary<string, bool>(StringComparer.Ordinal);
-            foreach (var status in _collector.GetStatuses())
-            {
-                known[status.Device.Uuid] = status.Health == GpuHealth.Lost;
-            }
-
-            var joined = new List<(GpuDevice Device, bool Rejoined)>();
-            var listed = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var device in found)
-            {
-                listed.Add(device.Uuid);
-                var isKnown = known.TryGetValue(device.Uuid, out var lost);
-                if (isKnown && !lost)
-                {
-                    continue;
-                }
-
-                var (sample, error) = await ProbeAsync(_backend, device, _sampleTimeout, _time, cancellationToken).ConfigureAwait(false);
-                if (error is not null)
-                {
-                    Log.DeviceExcluded(_logger, device.Uuid, error);
-                    continue;
-                }
-
-                var slot = _collector.AddOrRejoin(device);
-                try
-                {
-                    _collector.RecordAt(slot, sample);
-                }
-                catch (GpuSampleValidationException)
-                {
-                    // The poller recorded a newer reading since the device rejoined: keep that one.
-                }
-
-                joined.Add((device, isKnown));
-                Log.DeviceAdded(_logger, device.Uuid, isKnown);
-            }
-
-            foreach (var slot in _collector.Slots)
-            {
-                // A backend whose discovery failed lists nothing, which does not mean its devices are gone.
-                if (!slot.IsLost && !listed.Contains(slot.Device.Uuid) && !IsOwnedByAny(slot.Device.Uuid, failed))
-                {
-                    Log.DeviceVanished(_logger, slot.Device.Uuid);
-                    _collector.MarkLost(slot.Index, "no longer discovered");
-                }
-            }
-
-            foreach (var (device, rejoined) in joined)
-            {
-                Raise(DeviceAdded, new GpuDeviceEventArgs(device, rejoined, rejoined ? "discovered again after being lost" : "discovered"), nameof(DeviceAdded));
-            }
-
-            return [.. joined.Select(j => j.Device)];
-        }
-        finally
-        {
-            _rediscovery.Release();
-        }
-    }
-
-    private bool IsOwnedByAny(string uuid, IReadOnlyCollection<IGpuBackend> backends) =>
-        backends.Count != 0 && _backend.OwnerOf(uuid) is { } owner && backends.Contains(owner);
-
-    private async Task RediscoverPeriodicallyAsync(TimeSpan interval)
-    {
-        using var timer = new PeriodicTimer(interval, _time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_closing.Token).ConfigureAwait(false))
-            {
-                try
-                {
-                    await RediscoverCoreAsync(_closing.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is not OperationCanceledException || !_closing.IsCancellationRequested)
-                {
-                    Log.RediscoveryFailed(_logger, e);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (_closing.IsCancellationRequested)
-        {
-            // Shutdown.
-        }
-    }
-
-    private async Task PumpHealthChangesAsync(System.Threading.Channels.ChannelReader<GpuHealthChange> changes)
-    {
-        await Task.Yield();
-        await foreach (var change in changes.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-        {
-            Raise(HealthChanged, new GpuHealthChangedEventArgs(change), nameof(HealthChanged));
-            if (change.Current == GpuHealth.Lost && change.Previous != GpuHealth.Lost)
-            {
-                Raise(DeviceLost, new GpuDeviceEventArgs(change.Device, false, change.Reason), nameof(DeviceLost));
-            }
-        }
-    }
-
     private void Raise<T>(EventHandler<T>? handler, T args, string name)
     {
         if (handler is null)
@@ -614,80 +350,25 @@ public sealed class GpuClusteringManager : IAsyncDisposable
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                Log.HandlerFailed(_logger, name, e);
+                ManagerLog.HandlerFailed(_logger, name, e);
             }
         }
     }
 
-    private async Task RunShutdownAsync(TaskCompletionSource done)
-    {
-        try
-        {
-            Log.ShuttingDown(_logger);
-
-            // Before the first await, on the first caller's thread: when ShutdownAsync returns, waiting acquirers have
-            // failed, every lease is revoked, and the drain deadline counts from this call on the manager's clock.
-            _selector.BeginShutdown();
-            using var drain = new CancellationTokenSource(_drainTimeout, _time);
-            await _closing.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await _selector.WhenDrainedAsync(drain.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                Log.DrainTimedOut(_logger, _drainTimeout, _selector.GetSnapshot().ActiveLeases);
-            }
-
-            Task idle;
-            lock (_gate)
-            {
-                idle = _idle?.Task ?? Task.CompletedTask;
-            }
-
-            var steps = new Stack<Func<ValueTask>>();
-            steps.Push(_backend.DisposeAsync);
-            steps.Push(async () => await _healthPump.ConfigureAwait(false));
-            steps.Push(_collector.DisposeAsync);
-            steps.Push(_selector.DisposeAsync);
-            steps.Push(_poller.DisposeAsync);
-            steps.Push(async () => await _rediscoveryLoop.ConfigureAwait(false));
-            steps.Push(async () => await idle.ConfigureAwait(false));
-            await DisposeAllAsync(steps, _logger).ConfigureAwait(false);
-            _closing.Dispose();
-            _rediscovery.Dispose();
-            Log.Stopped(_logger);
-        }
-#pragma warning disable CA1031 // Shutdown must complete for every caller whatever fails; the failure is logged.
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            Log.StopFailed(_logger, nameof(GpuClusteringManager), e);
-        }
-        finally
-        {
-            done.TrySetResult();
-        }
-    }
-}
-
-/// <summary>The devices a manager's distribution used and the plan over them.</summary>
-/// <param name="Devices">The usable devices, in the order of the plan's counts.</param>
-/// <param name="Plan">The plan; <c>Plan.Counts[i]</c> items go to <c>Devices[i]</c>.</param>
-public sealed record ClusterWorkPlan(IReadOnlyList<GpuDevice> Devices, DistributionPlan Plan);
-
-/// <summary>A device's health changed.</summary>
-public sealed class GpuHealthChangedEventArgs : EventArgs
-{
-    /// <summary>Creates the event data.</summary>
-    /// <param name="change">The change.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="change"/> is <see langword="null"/>.</exception>
-    public GpuHealthChangedEventArgs(GpuHealthChange change)
-    {
-        ArgumentNullException.ThrowIfNull(change);
-        Change = change;
-    }
-
-    /// <summary>The change.</summary>
-    public GpuHealthChange Change { get; }
+    /// <summary>What a started manager runs, in start order.</summary>
+    /// <param name="Backend">Every backend, as one.</param>
+    /// <param name="FallbackReason">Why the automatic choice fell back to the simulated cluster, or <see langword="null"/>.</param>
+    /// <param name="Collector">The telemetry collector.</param>
+    /// <param name="Selector">The device selector and its leases.</param>
+    /// <param name="Poller">The poller (readings and the backend's events).</param>
+    /// <param name="HealthPump">Raises <see cref="HealthChanged"/> and <see cref="DeviceLost"/>; ends when the collector completes its channel.</param>
+    /// <param name="RediscoveryLoop">Periodic rediscovery, or a completed task.</param>
+    private sealed record Components(
+        CompositeGpuBackend Backend,
+        string? FallbackReason,
+        TelemetryCollector Collector,
+        DeviceSelector Selector,
+        TelemetryPoller Poller,
+        Task HealthPump,
+        Task RediscoveryLoop);
 }

@@ -8,9 +8,26 @@ using Microsoft.Extensions.Logging;
 
 namespace Exo.Gpu.Clustering;
 
-/// <summary>Settings of a <see cref="GpuClusteringManager"/>. Validated once, when the manager starts.</summary>
+/// <summary>
+/// Settings of a <see cref="GpuClusteringManager"/>: plain settable properties, bindable from configuration (keys follow
+/// the property paths, <c>Selector:MaxLeasesPerDevice</c>). Validated once, when the manager starts, with the nested
+/// options: one <see cref="ArgumentException"/> lists every invalid value by its path
+/// (<c>Selector.MaxLeasesPerDevice must be at least 1, or null for no limit; it is 0.</c>).
+/// </summary>
 public sealed class GpuClusteringOptions
 {
+    /// <summary>The default of <see cref="RediscoveryInterval"/>: 30 s.</summary>
+    public static readonly TimeSpan DefaultRediscoveryInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest <see cref="RediscoveryInterval"/>: one day (inclusive).</summary>
+    public static readonly TimeSpan MaxRediscoveryInterval = TimeSpan.FromDays(1);
+
+    /// <summary>The default of <see cref="DrainTimeout"/>: 10 s.</summary>
+    public static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The longest <see cref="DrainTimeout"/>: one hour (inclusive).</summary>
+    public static readonly TimeSpan MaxDrainTimeout = TimeSpan.FromHours(1);
+
     /// <summary>
     /// The backends whose devices form the cluster; the manager owns them and disposes them when it stops (or when
     /// its start fails). When empty, the manager makes one from <see cref="BackendChoice"/>.
@@ -35,17 +52,32 @@ public sealed class GpuClusteringOptions
     /// <summary>Whether the background poller reads every device each <see cref="TelemetryOptions.PollInterval"/>; <see langword="true"/> by default. When off, telemetry moves only through <see cref="GpuClusteringManager.RefreshTelemetryAsync"/>.</summary>
     public bool EnablePoller { get; set; } = true;
 
-    /// <summary>How often devices are discovered again (lost devices rejoin, new ones are added); 30 s by default, <see langword="null"/> for on demand only.</summary>
-    public TimeSpan? RediscoveryInterval { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How often devices are discovered again (lost devices rejoin, new ones are added); more than 0 and at most
+    /// <see cref="MaxRediscoveryInterval"/> (one day), 30 s by default, <see langword="null"/> for on demand only.
+    /// </summary>
+    public TimeSpan? RediscoveryInterval { get; set; } = DefaultRediscoveryInterval;
 
-    /// <summary>How long shutdown waits for lease holders to release their revoked leases; 0 or more, 10 s by default.</summary>
-    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// How long shutdown waits for lease holders to release their revoked leases; 0 to <see cref="MaxDrainTimeout"/>
+    /// (one hour), 10 s by default.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = DefaultDrainTimeout;
 
     /// <summary>
     /// When <see langword="true"/>, a device whose first reading fails, or a backend whose discovery fails, fails the
     /// start; when <see langword="false"/> (the default) it is left out and logged, and a later discovery may add it.
     /// </summary>
     public bool StrictStart { get; set; }
+
+    /// <summary>
+    /// When <see langword="true"/>, a device whose first reading fails still joins the cluster, with the failure
+    /// recorded (<see cref="Devices.GpuHealth.Unknown"/>, or <see cref="Devices.GpuHealth.Lost"/> when the backend says so):
+    /// it is listed and explained but never selected until a reading succeeds (the poller keeps trying it). When
+    /// <see langword="false"/> (the default) it is left out and logged, and a later discovery may add it.
+    /// <see cref="StrictStart"/> wins over this.
+    /// </summary>
+    public bool KeepUnreadableDevices { get; set; }
 
     /// <summary>The clock of every timer; <see cref="TimeProvider.System"/> by default.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
@@ -56,61 +88,12 @@ public sealed class GpuClusteringOptions
     /// <summary>Creates the <c>Exo.Gpu.Clustering</c> meter; the manager makes its own when <see langword="null"/>.</summary>
     public IMeterFactory? MeterFactory { get; set; }
 
-    /// <summary>Every problem with these options, empty when they are valid.</summary>
+    /// <summary>Every problem with these options and the nested ones, each named by its path; empty when they are valid.</summary>
+    /// <returns>The errors, one sentence each.</returns>
     internal List<string> Validate()
     {
         var errors = new List<string>();
-        if (Backends.Any(b => b is null))
-        {
-            errors.Add("Backends must not hold null.");
-        }
-
-        if (Backends.Distinct().Count() != Backends.Count)
-        {
-            errors.Add("Backends must not hold the same backend twice.");
-        }
-
-        if (!Enum.IsDefined(BackendChoice))
-        {
-            errors.Add($"BackendChoice {BackendChoice} is not defined.");
-        }
-
-        if (TimeProvider is null)
-        {
-            errors.Add("TimeProvider must not be null.");
-        }
-
-        if (Selector is null)
-        {
-            errors.Add("Selector must not be null.");
-        }
-
-        if (Telemetry is null)
-        {
-            errors.Add("Telemetry must not be null.");
-        }
-        else
-        {
-            try
-            {
-                TelemetrySettings.From(Telemetry, nameof(Telemetry));
-            }
-            catch (ArgumentException e)
-            {
-                errors.Add(e.Message);
-            }
-        }
-
-        if (RediscoveryInterval is TimeSpan r && (r <= TimeSpan.Zero || r > TimeSpan.FromDays(1)))
-        {
-            errors.Add($"RediscoveryInterval must be more than 0 and at most one day, or null; it is {r}.");
-        }
-
-        if (DrainTimeout < TimeSpan.Zero || DrainTimeout > TimeSpan.FromHours(1))
-        {
-            errors.Add($"DrainTimeout must be from 0 to one hour; it is {DrainTimeout}.");
-        }
-
+        GpuClusteringOptionsValidator.Validate(this, string.Empty, errors);
         return errors;
     }
 }

@@ -62,10 +62,8 @@ internal static class PlanCommand
         {
             var by = args.GetChoice("by", "uniform", Sources);
             var selection = await context.CreateBackendAsync(BackendRequest.FromArguments(args), cancellationToken).ConfigureAwait(false);
-            await using (selection.Backend.ConfigureAwait(false))
-            {
-                devices = await selection.Backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
-            }
+            var snapshot = await CliCluster.ReadOnceAsync(context, selection, cancellationToken).ConfigureAwait(false);
+            devices = [.. snapshot.Devices.Select(d => d.Device)];
 
             if (devices.Count == 0)
             {

@@ -1,38 +1,36 @@
 using System.Globalization;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Exo.Gpu.Clustering.Scheduling;
-using Exo.Gpu.Clustering.Telemetry;
 using Spectre.Console;
 
 namespace Exo.Gpu.Clustering.Cli.Commands;
 
 /// <summary>
-/// <c>exo-gpu select [--memory 20GiB] [--count N] [--strategy best|most-free|least-used|best-fit|round-robin|two-choices]
+/// <c>exo-gpu select [--memory 20GiB] [--count N] [--strategy best-score|most-free-memory|least-utilized|best-fit|round-robin|random-top-k|power-of-two-choices]
 /// [--max-util P] [--max-temp C] [--exclude i,j] [--explain] [--json] [--format index|uuid]</c>: picks device(s) now,
 /// as scripts use GPUtil (<c>CUDA_VISIBLE_DEVICES=$(exo-gpu select --memory 20GiB --format uuid)</c>).
 /// </summary>
 /// <remarks>
-/// Reads every device once through the telemetry poller, then asks the device selector; nothing is reserved (another
-/// process may pick the same device: <c>two-choices</c> spreads concurrent scripts). Prints the chosen devices,
+/// Starts a manager without its poller (every device read once), then asks its device selector; nothing is reserved (another
+/// process may pick the same device: <c>power-of-two-choices</c> spreads concurrent scripts). Prints the chosen devices,
 /// comma-separated, by index (the backend's, NVML's, numbering) or UUID; UUIDs are what <c>CUDA_VISIBLE_DEVICES</c>
 /// understands whatever <c>CUDA_DEVICE_ORDER</c> is. <c>--explain</c> lists every device with its verdict and reasons.
 /// Sizes take a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same), or KB, MB, GB, TB (powers of 1000); a bare
 /// number is bytes. Exit code 3 when nothing fits, with the nearest device and why on stderr.
 /// </remarks>
-internal static partial class SelectCommand
+internal static class SelectCommand
 {
     public static readonly string[] ValueOptions = [.. BackendRequest.ValueOptions, "memory", "count", "strategy", "max-util", "max-temp", "exclude", "format"];
     public static readonly string[] Flags = ["explain", "json"];
 
-    private static readonly string[] Strategies = ["best", "most-free", "least-used", "best-fit", "round-robin", "two-choices"];
     private static readonly string[] Formats = ["index", "uuid"];
 
     public static async Task<int> RunAsync(CliArguments args, CliContext context, CancellationToken cancellationToken)
     {
         var memory = args.Get("memory") is { } memoryText ? ParseSize(memoryText, "--memory") : 0;
         var count = args.GetInt("count", 1, 1, 1024);
-        var strategyName = args.GetChoice("strategy", "best", Strategies);
+        var strategy = StrategyNames.Parse(args.Get("strategy") ?? StrategyNames.Of(GpuSelectionStrategy.BestScore));
+        var strategyName = StrategyNames.Of(strategy);
         double? maxUtil = args.Has("max-util") ? args.GetDouble("max-util", 100, 0, 100) : null;
         double? maxTemp = args.Has("max-temp") ? args.GetDouble("max-temp", 85, -273, 1000) : null;
         var exclude = args.Get("exclude") is { } excludeText ? ParseIndexes(excludeText, "--exclude") : null;
@@ -46,7 +44,7 @@ internal static partial class SelectCommand
             {
                 MemoryBytes = memory,
                 DeviceCount = count,
-                Strategy = ToStrategy(strategyName),
+                Strategy = strategy,
                 MaxUtilizationPercent = maxUtil,
                 MaxTemperatureC = maxTemp,
                 ExcludeIndexes = exclude,
@@ -58,39 +56,24 @@ internal static partial class SelectCommand
         }
 
         var selection = await context.CreateBackendAsync(backendRequest, cancellationToken).ConfigureAwait(false);
-        await using (selection.Backend.ConfigureAwait(false))
+        var manager = await CliCluster.StartOnDemandAsync(
+            context,
+            selection,
+            options => options.Selector = new DeviceSelectorOptions { Seed = backendRequest.Seed },
+            cancellationToken).ConfigureAwait(false);
+        await using (manager.ConfigureAwait(false))
         {
-            var devices = await selection.Backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
-            if (devices.Count == 0)
+            GpuSelectionExplanation explanation;
+            try
             {
-                throw new CliNoDeviceException($"the {selection.Name} backend found no device.");
+                explanation = manager.Selector.Explain(request);
+            }
+            catch (ArgumentException e)
+            {
+                throw Usage(e);
             }
 
-            var collector = new TelemetryCollector(devices, timeProvider: context.Time);
-            await using (collector.ConfigureAwait(false))
-            {
-                var poller = new TelemetryPoller(selection.Backend, collector);
-                await using (poller.ConfigureAwait(false))
-                {
-                    await poller.PollOnceAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                var selector = new DeviceSelector(collector, new DeviceSelectorOptions { Seed = backendRequest.Seed });
-                await using (selector.ConfigureAwait(false))
-                {
-                    GpuSelectionExplanation explanation;
-                    try
-                    {
-                        explanation = selector.Explain(request);
-                    }
-                    catch (ArgumentException e)
-                    {
-                        throw Usage(e);
-                    }
-
-                    return await ReportAsync(context, args, selection, strategyName, format, explanation).ConfigureAwait(false);
-                }
-            }
+            return await ReportAsync(context, args, selection, strategyName, format, explanation).ConfigureAwait(false);
         }
     }
 
@@ -144,35 +127,21 @@ internal static partial class SelectCommand
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    /// <summary>Reads a size such as <c>20GiB</c>, <c>512M</c>, <c>1.5 GB</c> or <c>1048576</c>.</summary>
+    /// <summary>Reads a size such as <c>20GiB</c>, <c>512M</c>, <c>1.5 GB</c> or <c>1048576</c> (the library's <see cref="ByteSize"/>).</summary>
     public static long ParseSize(string text, string option)
     {
-        var match = SizePattern().Match(text);
-        if (!match.Success
-            || !double.TryParse(match.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+        try
         {
-            throw new CliUsageException(option, $"must be a size such as 20GiB, 512MiB or 1.5GB, got '{text}'.");
+            return ByteSize.Parse(text);
         }
-
-        var scale = match.Groups[2].Value.ToUpperInvariant() switch
-        {
-            "" or "B" => 1.0,
-            "K" or "KIB" => 1L << 10,
-            "M" or "MIB" => 1L << 20,
-            "G" or "GIB" => 1L << 30,
-            "T" or "TIB" => 1L << 40,
-            "KB" => 1e3,
-            "MB" => 1e6,
-            "GB" => 1e9,
-            _ => 1e12,
-        };
-        var bytes = Math.Round(number * scale);
-        if (!double.IsFinite(bytes) || bytes >= long.MaxValue)
+        catch (ArgumentOutOfRangeException) when (!text.TrimStart().StartsWith('-'))
         {
             throw new CliUsageException(option, $"is too large, got '{text}'.");
         }
-
-        return (long)bytes;
+        catch (ArgumentException)
+        {
+            throw new CliUsageException(option, $"must be a size such as 20GiB, 512MiB or 1.5GB, got '{text}'.");
+        }
     }
 
     private static async Task<int> ReportAsync(CliContext context, CliArguments args, BackendSelection selection, string strategy, string format, GpuSelectionExplanation explanation)
@@ -274,16 +243,6 @@ internal static partial class SelectCommand
         }
     }
 
-    private static GpuSelectionStrategy ToStrategy(string name) => name switch
-    {
-        "most-free" => GpuSelectionStrategy.MostFreeMemory,
-        "least-used" => GpuSelectionStrategy.LeastUtilized,
-        "best-fit" => GpuSelectionStrategy.BestFit,
-        "round-robin" => GpuSelectionStrategy.RoundRobin,
-        "two-choices" => GpuSelectionStrategy.PowerOfTwoChoices,
-        _ => GpuSelectionStrategy.BestScore,
-    };
-
     /// <summary>A request the selector refused: exit code 2 naming the option behind the property.</summary>
     private static CliUsageException Usage(ArgumentException e)
     {
@@ -316,7 +275,4 @@ internal static partial class SelectCommand
     }
 
     private static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("0.0", CultureInfo.InvariantCulture) + " GiB";
-
-    [GeneratedRegex(@"^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|K|M|G|T|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex SizePattern();
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Exo.Gpu.Clustering.Devices;
+using Exo.Gpu.Clustering.Telemetry;
 using Spectre.Console;
 
 namespace Exo.Gpu.Clustering.Cli.Commands;
@@ -15,29 +16,27 @@ internal static class StatusCommand
     {
         var request = BackendRequest.FromArguments(args);
         var selection = await context.CreateBackendAsync(request, cancellationToken).ConfigureAwait(false);
-        await using (selection.Backend.ConfigureAwait(false))
+        var snapshot = await CliCluster.ReadOnceAsync(context, selection, cancellationToken).ConfigureAwait(false);
+        var rows = snapshot.Devices;
+        if (args.Has("json"))
         {
-            var rows = await DeviceSnapshot.TakeAsync(selection.Backend, context.Time, cancellationToken).ConfigureAwait(false);
-            if (args.Has("json"))
-            {
-                await context.Out.WriteLineAsync(ToJson(selection.Name, rows)).ConfigureAwait(false);
-            }
-            else
-            {
-                context.Console.Write(ToTable(selection, rows));
-            }
-
-            if (rows.Count == 0)
-            {
-                await context.Error.WriteLineAsync($"exo-gpu status: the {selection.Name} backend found no device.").ConfigureAwait(false);
-                return CliApp.NoDevice;
-            }
-
-            return CliApp.Success;
+            await context.Out.WriteLineAsync(ToJson(selection.Name, rows)).ConfigureAwait(false);
         }
+        else
+        {
+            context.Console.Write(ToTable(selection, rows));
+        }
+
+        if (rows.Count == 0)
+        {
+            await context.Error.WriteLineAsync($"exo-gpu status: the {selection.Name} backend found no device.").ConfigureAwait(false);
+            return CliApp.NoDevice;
+        }
+
+        return CliApp.Success;
     }
 
-    public static string ToJson(string backend, IReadOnlyList<DeviceSnapshot> rows)
+    public static string ToJson(string backend, IReadOnlyList<GpuDeviceStatus> rows)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -57,14 +56,14 @@ internal static class StatusCommand
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    public static Table ToTable(BackendSelection selection, IReadOnlyList<DeviceSnapshot> rows)
+    public static Table ToTable(BackendSelection selection, IReadOnlyList<GpuDeviceStatus> rows)
     {
         var title = $"backend: {selection.Name}" + (selection.Note is { } note ? $" ({note})" : string.Empty);
         var table = new Table { Title = new TableTitle(Markup.Escape(title)) }
             .AddColumns("#", "UUID", "Name", "Memory used / total", "Util", "Temp", "Power", "Health");
         foreach (var row in rows)
         {
-            var s = row.Sample;
+            var s = row.Latest;
             table.AddRow(
                 row.Device.Index.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape(row.Device.Uuid),
@@ -88,9 +87,9 @@ internal static class StatusCommand
         _ => "[grey]Unknown[/]",
     };
 
-    private static void WriteDevice(Utf8JsonWriter json, DeviceSnapshot row)
+    private static void WriteDevice(Utf8JsonWriter json, GpuDeviceStatus row)
     {
-        var s = row.Sample;
+        var s = row.Latest;
         json.WriteStartObject();
         json.WriteNumber("index", row.Device.Index);
         json.WriteString("uuid", row.Device.Uuid);

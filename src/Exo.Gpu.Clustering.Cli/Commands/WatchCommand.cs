@@ -6,8 +6,8 @@ using Spectre.Console.Rendering;
 namespace Exo.Gpu.Clustering.Cli.Commands;
 
 /// <summary>
-/// <c>exo-gpu watch [--interval 1s] [--count N] [--backend ...]</c>: reads every device each interval through the
-/// telemetry poller and shows them, health coloured, until Ctrl+C or N refreshes. On a terminal the table refreshes in
+/// <c>exo-gpu watch [--interval 1s] [--count N] [--backend ...]</c>: reads every device each interval through a
+/// manager without its poller (the backend's events still apply as they come) and shows them, health coloured, until Ctrl+C or N refreshes. On a terminal the table refreshes in
 /// place; when the output is redirected each refresh prints one table (and flushes), so it can be piped and tested.
 /// </summary>
 internal static class WatchCommand
@@ -26,67 +26,43 @@ internal static class WatchCommand
         int? count = args.Has("count") ? args.GetInt("count", 1, 1, int.MaxValue) : null;
         var request = BackendRequest.FromArguments(args);
         var selection = await context.CreateBackendAsync(request, cancellationToken).ConfigureAwait(false);
-        await using (selection.Backend.ConfigureAwait(false))
+        var telemetry = new TelemetryOptions
         {
-            var devices = await selection.Backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
-            if (devices.Count == 0)
+            PollInterval = interval,
+            StalenessLimit = Max(TimeSpan.FromSeconds(5), interval * 3),
+            SampleTimeout = Min(TimeSpan.FromSeconds(2), interval),
+            MaxBackoff = Max(TimeSpan.FromSeconds(30), interval),
+        };
+        var manager = await CliCluster.StartOnDemandAsync(context, selection, options => options.Telemetry = telemetry, cancellationToken).ConfigureAwait(false);
+        await using (manager.ConfigureAwait(false))
+        {
+            // The timer exists before the first refresh, so a tick is never missed while rendering.
+            using var timer = new PeriodicTimer(interval, context.Time);
+            var session = new Session(selection, manager, timer, count);
+            if (context.Interactive)
             {
-                await context.Error.WriteLineAsync($"exo-gpu watch: the {selection.Name} backend found no device.").ConfigureAwait(false);
-                return CliApp.NoDevice;
+                await context.Console.Live(new Text(string.Empty))
+                    .AutoClear(false)
+                    .StartAsync(ctx => session.RunAsync(
+                        table =>
+                        {
+                            ctx.UpdateTarget(table);
+                            ctx.Refresh();
+                            return Task.CompletedTask;
+                        },
+                        cancellationToken))
+                    .ConfigureAwait(false);
             }
-
-            var options = new TelemetryOptions
+            else
             {
-                PollInterval = interval,
-                StalenessLimit = Max(TimeSpan.FromSeconds(5), interval * 3),
-                SampleTimeout = Min(TimeSpan.FromSeconds(2), interval),
-                MaxBackoff = Max(TimeSpan.FromSeconds(30), interval),
-            };
-            var collector = new TelemetryCollector(devices, options, context.Time);
-            await using (collector.ConfigureAwait(false))
-            {
-                var poller = new TelemetryPoller(selection.Backend, collector);
-                await using (poller.ConfigureAwait(false))
-                {
-                    // The timer exists before the first refresh, so a tick is never missed while rendering.
-                    using var timer = new PeriodicTimer(interval, context.Time);
-                    using var stopEvents = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    var events = poller.PumpEventsAsync(stopEvents.Token);
-                    try
+                await session.RunAsync(
+                    async table =>
                     {
-                        var session = new Session(selection, collector, poller, timer, count);
-                        if (context.Interactive)
-                        {
-                            await context.Console.Live(new Text(string.Empty))
-                                .AutoClear(false)
-                                .StartAsync(ctx => session.RunAsync(
-                                    table =>
-                                    {
-                                        ctx.UpdateTarget(table);
-                                        ctx.Refresh();
-                                        return Task.CompletedTask;
-                                    },
-                                    cancellationToken))
-                                .ConfigureAwait(false);
-                        }
-                        else
-                        {
-                            await session.RunAsync(
-                                async table =>
-                                {
-                                    context.Console.Write(table);
-                                    context.Console.WriteLine();
-                                    await context.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
-                                },
-                                cancellationToken).ConfigureAwait(false);
-                        }
-                    }
-                    finally
-                    {
-                        await stopEvents.CancelAsync().ConfigureAwait(false);
-                        await events.ConfigureAwait(false);
-                    }
-                }
+                        context.Console.Write(table);
+                        context.Console.WriteLine();
+                        await context.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    },
+                    cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -130,25 +106,26 @@ internal static class WatchCommand
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    /// <summary>The refresh loop: poll, show, wait for the next tick; until the count or the token.</summary>
+    /// <summary>The refresh loop: show, wait for the next tick, read every device; until the count or the token.</summary>
     private sealed class Session(
         BackendSelection selection,
-        TelemetryCollector collector,
-        TelemetryPoller poller,
+        GpuClusteringManager manager,
         PeriodicTimer timer,
         int? count)
     {
         public async Task RunAsync(Func<IRenderable, Task> show, CancellationToken cancellationToken)
         {
+            // The first refresh shows the readings the start took.
             for (var refresh = 1; ; refresh++)
             {
-                await poller.PollOnceAsync(cancellationToken).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
-                await show(ToTable(selection, collector.GetStatuses(), collector.GetClusterTelemetry(), refresh, count)).ConfigureAwait(false);
+                await show(ToTable(selection, manager.GetStatuses(), manager.GetClusterTelemetry(), refresh, count)).ConfigureAwait(false);
                 if (refresh == count || !await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
                 {
                     return;
                 }
+
+                await manager.RefreshTelemetryAsync(cancellationToken).ConfigureAwait(false);
             }
         }
     }

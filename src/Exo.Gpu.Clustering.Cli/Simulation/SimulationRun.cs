@@ -54,7 +54,7 @@ internal static class SimulationRun
             Telemetry = new TelemetryOptions { HistoryCapacity = 16, StalenessLimit = TimeSpan.FromSeconds(5) },
             Selector = new DeviceSelectorOptions { Seed = settings.Seed, MemoryHeadroomBytes = GiB },
         };
-        options.Backends.Add(backend);
+        options.Backends.Add(new PolledOnlyBackend(backend));
         var manager = await GpuClusteringManager.StartAsync(options, cancellationToken).ConfigureAwait(false);
         await using (manager.ConfigureAwait(false))
         {

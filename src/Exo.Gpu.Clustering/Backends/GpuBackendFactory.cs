@@ -1,43 +1,7 @@
 using Exo.Gpu.Clustering.Backends.Nvml;
 using Exo.Gpu.Clustering.Backends.Simulated;
-using Exo.Gpu.Clustering.Devices;
 
 namespace Exo.Gpu.Clustering.Backends;
-
-/// <summary>Which backend <see cref="GpuBackendFactory.CreateAsync"/> makes.</summary>
-public enum GpuBackendChoice
-{
-    /// <summary>NVML when it loads and reports at least one device, else the simulated cluster (and says why).</summary>
-    Auto = 0,
-
-    /// <summary>The NVML backend, strictly: a missing driver is an error.</summary>
-    Nvml = 1,
-
-    /// <summary>The simulated cluster.</summary>
-    Simulated = 2,
-}
-
-/// <summary>A backend made by <see cref="GpuBackendFactory.CreateAsync"/> and how it was chosen.</summary>
-public sealed class GpuBackendSelection
-{
-    internal GpuBackendSelection(IGpuBackend backend, string? fallbackReason)
-    {
-        Backend = backend;
-        FallbackReason = fallbackReason;
-    }
-
-    /// <summary>The backend; the caller owns and disposes it.</summary>
-    public IGpuBackend Backend { get; }
-
-    /// <summary>The kind of <see cref="Backend"/>.</summary>
-    public GpuBackendKind Kind => Backend.Kind;
-
-    /// <summary>
-    /// Why <see cref="GpuBackendChoice.Auto"/> fell back to the simulated cluster (e.g. the searched NVML paths), or
-    /// <see langword="null"/> when the backend is the one asked for.
-    /// </summary>
-    public string? FallbackReason { get; }
-}
 
 /// <summary>Makes a backend by choice: strict for <see cref="GpuBackendChoice.Nvml"/>, falling back for <see cref="GpuBackendChoice.Auto"/>.</summary>
 public static class GpuBackendFactory

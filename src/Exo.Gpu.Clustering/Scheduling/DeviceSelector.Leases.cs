@@ -23,14 +23,14 @@ public sealed partial class DeviceSelector
         {
             ThrowIfShutdown();
             var table = CurrentTable();
-            var resolved = Resolve(request, table);
-            if (_head is not null || !TrySelectCore(new LiveStates(_source), request, resolved, table, chosen, advance: true))
+            var resolved = ResolvedRequest.Of(request, table);
+            if (!_queue.IsEmpty || !_ranker.TrySelect(new LiveStates(_source), request, resolved, table, chosen, advance: true))
             {
                 lease = default;
                 return false;
             }
 
-            lease = GrantLocked(table, request.MemoryBytes, chosen);
+            lease = _ledger.Grant(table, request.MemoryBytes, chosen);
         }
 
         _metrics.OnGranted(null);
@@ -67,10 +67,10 @@ public sealed partial class DeviceSelector
             {
                 ThrowIfShutdown();
                 var table = CurrentTable();
-                var resolved = Resolve(request, table);
-                if (_head is null && TrySelectCore(new LiveStates(_source), request, resolved, table, new Span<int>(ref slot), advance: true))
+                var resolved = ResolvedRequest.Of(request, table);
+                if (_queue.IsEmpty && _ranker.TrySelect(new LiveStates(_source), request, resolved, table, new Span<int>(ref slot), advance: true))
                 {
-                    var lease = GrantLocked(table, request.MemoryBytes, new ReadOnlySpan<int>(ref slot));
+                    var lease = _ledger.Grant(table, request.MemoryBytes, new ReadOnlySpan<int>(ref slot));
                     _metrics.OnGranted(0);
                     return new ValueTask<GpuLease>(lease);
                 }
@@ -90,53 +90,32 @@ public sealed partial class DeviceSelector
         {
             ThrowIfShutdown();
             var table = CurrentTable();
-            var resolved = Resolve(request, table);
-            if (_head is null && TrySelectCore(new LiveStates(_source), request, resolved, table, chosen, advance: true))
+            var resolved = ResolvedRequest.Of(request, table);
+            if (_queue.IsEmpty && _ranker.TrySelect(new LiveStates(_source), request, resolved, table, chosen, advance: true))
             {
-                var lease = GrantLocked(table, request.MemoryBytes, chosen);
+                var lease = _ledger.Grant(table, request.MemoryBytes, chosen);
                 _metrics.OnGranted(0);
                 return new ValueTask<GpuLease>(lease);
             }
 
             if (resolved.AllowedCount < request.DeviceCount)
             {
-                impossible = ExplainCore(request, table, resolved);
+                impossible = _explainer.Explain(request, table, resolved);
                 waiter = null!;
             }
             else
             {
                 waiter = new LeaseWaiter(this, request, _time.GetTimestamp());
-                EnqueueLocked(waiter);
+                _queue.Enqueue(waiter);
             }
         }
 
         if (impossible is not null)
         {
-            throw NoEligible(impossible);
+            throw Explainer.NoEligible(impossible);
         }
 
-        if (cancellationToken.CanBeCanceled)
-        {
-            var registration = cancellationToken.UnsafeRegister(static (state, token) => ((LeaseWaiter)state!).Owner.CancelWaiter((LeaseWaiter)state, token), waiter);
-            var stale = false;
-            lock (_gate)
-            {
-                if (waiter.Queued)
-                {
-                    waiter.Registration = registration;
-                }
-                else
-                {
-                    stale = true;
-                }
-            }
-
-            if (stale)
-            {
-                registration.Unregister();
-            }
-        }
-
+        waiter.RegisterCancellation(_gate, static (state, token) => ((LeaseWaiter)state!).Owner.CancelWaiter((LeaseWaiter)state, token), cancellationToken);
         return new ValueTask<GpuLease>(waiter.Task);
     }
 
@@ -147,25 +126,7 @@ public sealed partial class DeviceSelector
         lock (_gate)
         {
             var table = Volatile.Read(ref _table);
-            var waiters = new int[table.Count];
-            for (var w = _head; w is not null; w = w.Next)
-            {
-                if (w.Request.Resolved is { } resolved && ReferenceEquals(resolved.Table, table))
-                {
-                    for (var slot = 0; slot < waiters.Length; slot++)
-                    {
-                        waiters[slot] += resolved.Allowed[slot] ? 1 : 0;
-                    }
-                }
-            }
-
-            var devices = new GpuDeviceLeaseState[table.Count];
-            for (var slot = 0; slot < devices.Length; slot++)
-            {
-                devices[slot] = new GpuDeviceLeaseState(table.Devices[slot], table.Capacity[slot], table.Reserved[slot], table.Leases[slot], waiters[slot]);
-            }
-
-            return new GpuLeaseSnapshot(devices, _granted, _released, _revoked, _activeCount, _waiters);
+            return _ledger.Snapshot(table, _queue.WaitersBySlot(table), _queue.Count);
         }
     }
 
@@ -178,8 +139,7 @@ public sealed partial class DeviceSelector
     internal void BeginShutdown()
     {
         LeaseWaiter? waiters;
-        var revoked = 0;
-        var waiterCount = 0;
+        int revoked, waiterCount;
         lock (_gate)
         {
             if (_shutdown)
@@ -188,34 +148,8 @@ public sealed partial class DeviceSelector
             }
 
             Volatile.Write(ref _shutdown, true);
-            waiters = _head;
-            for (var w = _head; w is not null; w = w.Next)
-            {
-                w.Queued = false;
-                waiterCount++;
-            }
-
-            _head = _tail = null;
-            _waiters = 0;
-            _recheckTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            for (var i = 0; i < _coreCount; i++)
-            {
-                var core = _cores[i];
-                if (core.Active && !core.Revoked)
-                {
-                    core.Revoked = true;
-                    revoked++;
-                    _ = core.OwnCts?.CancelAsync();
-                }
-            }
-
-            _revoked += revoked;
-            var table = _table;
-            for (var slot = 0; slot < table.DeviceCts.Length; slot++)
-            {
-                _ = table.DeviceCts[slot]?.CancelAsync();
-                table.DeviceCts[slot] = null;
-            }
+            waiters = _queue.RemoveAll(out waiterCount);
+            revoked = _ledger.RevokeAll();
         }
 
         for (var w = waiters; w is not null; w = w.Next)
@@ -224,9 +158,8 @@ public sealed partial class DeviceSelector
             w.TrySetException(new ObjectDisposedException(nameof(DeviceSelector), "The GPU cluster is shutting down."));
         }
 
-        _metrics.QueueDepth.Add(-waiterCount);
         _metrics.Revoked.Add(revoked);
-        Log.ShuttingDown(_logger, waiterCount, revoked);
+        SchedulingLog.ShuttingDown(_logger, waiterCount, revoked);
     }
 
     /// <summary>Completes when every lease has been released (for the cluster manager's shutdown).</summary>
@@ -237,16 +170,10 @@ public sealed partial class DeviceSelector
         Task task;
         lock (_gate)
         {
-            if (_activeCount == 0)
-            {
-                return Task.CompletedTask;
-            }
-
-            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            task = _drained.Task;
+            task = _ledger.WhenDrained();
         }
 
-        return task.WaitAsync(cancellationToken);
+        return task.IsCompleted ? task : task.WaitAsync(cancellationToken);
     }
 
     /// <summary>Releases the grant <paramref name="generation"/> of <paramref name="core"/>; does nothing if it was released already.</summary>
@@ -256,211 +183,41 @@ public sealed partial class DeviceSelector
         bool revoked;
         lock (_gate)
         {
-            if (core.Generation != generation || !core.Active)
+            if (!_ledger.Release(core, generation, out revoked, out own))
             {
                 return;
             }
 
-            Volatile.Write(ref core.Generation, generation + 1);
-            Volatile.Write(ref core.Active, false);
-            var table = _table;
-            if (core.Slots is { } slots)
-            {
-                foreach (var slot in slots)
-                {
-                    Unreserve(table, slot, core.MemoryBytes);
-                }
-            }
-            else
-            {
-                Unreserve(table, core.Slot, core.MemoryBytes);
-            }
-
-            _activeCount--;
-            revoked = core.Revoked;
-            if (!revoked)
-            {
-                _released++;
-            }
-
-            // A revoked gang's token source may still be running its callbacks: leave it to the collector.
-            own = revoked ? null : core.OwnCts;
-            if (core.Slots is not null)
-            {
-                core.OwnCts = null;
-                core.Slots = null;
-                core.Devices = [];
-            }
-
-            if (_freeCount == _free.Length)
-            {
-                Array.Resize(ref _free, _free.Length * 2);
-            }
-
-            _free[_freeCount++] = core;
-            if (_head is not null)
+            if (!_queue.IsEmpty)
             {
                 PumpLocked();
             }
 
-            if (_activeCount == 0 && _drained is { } drained)
-            {
-                _drained = null;
-                drained.TrySetResult();
-            }
+            _ledger.SignalIfDrained();
         }
 
         own?.Dispose();
         _metrics.OnReleased(revoked);
     }
 
-    private static void Reserve(DeviceTable table, int slot, long bytes)
-    {
-        Volatile.Write(ref table.Reserved[slot], table.Reserved[slot] + bytes);
-        Volatile.Write(ref table.Leases[slot], table.Leases[slot] + 1);
-    }
-
-    private static void Unreserve(DeviceTable table, int slot, long bytes)
-    {
-        Volatile.Write(ref table.Reserved[slot], table.Reserved[slot] - bytes);
-        Volatile.Write(ref table.Leases[slot], table.Leases[slot] - 1);
-    }
-
-    /// <summary>Records a grant on the chosen slots (under <see cref="_gate"/>).</summary>
-    private GpuLease GrantLocked(DeviceTable table, long memoryBytes, ReadOnlySpan<int> chosen)
-    {
-        var core = _freeCount > 0 ? _free[--_freeCount] : NewCore();
-        core.MemoryBytes = memoryBytes;
-        core.Revoked = false;
-        IReadOnlyList<GpuDevice> devices;
-        CancellationToken token;
-        if (chosen.Length == 1)
-        {
-            var slot = chosen[0];
-            core.Slot = slot;
-            core.Slots = null;
-            Reserve(table, slot, memoryBytes);
-            devices = table.Singles[slot];
-            token = (table.DeviceCts[slot] ??= new CancellationTokenSource()).Token;
-        }
-        else
-        {
-            var slots = chosen.ToArray();
-            var list = new GpuDevice[slots.Length];
-            for (var i = 0; i < slots.Length; i++)
-            {
-                Reserve(table, slots[i], memoryBytes);
-                list[i] = table.Devices[slots[i]];
-            }
-
-            core.Slot = slots[0];
-            core.Slots = slots;
-            core.OwnCts = new CancellationTokenSource();
-            devices = Array.AsReadOnly(list);
-            token = core.OwnCts.Token;
-        }
-
-        // A reused record usually served the same device before: skip the stores (and their GC write barriers)
-        // when nothing changed.
-        if (!ReferenceEquals(core.Devices, devices))
-        {
-            core.Devices = devices;
-        }
-
-        if (core.Token != token)
-        {
-            core.Token = token;
-        }
-
-        _activeCount++;
-        core.Id = ++_nextId;
-        Volatile.Write(ref core.Active, true);
-        _granted++;
-        return new GpuLease(core, core.Generation);
-    }
-
-    private LeaseCore NewCore()
-    {
-        var core = new LeaseCore(this);
-        if (_coreCount == _cores.Length)
-        {
-            Array.Resize(ref _cores, _cores.Length * 2);
-        }
-
-        _cores[_coreCount++] = core;
-        return core;
-    }
-
-    private void EnqueueLocked(LeaseWaiter waiter)
-    {
-        waiter.Queued = true;
-        waiter.Previous = _tail;
-        if (_tail is null)
-        {
-            _head = waiter;
-            if (_recheckInterval != Timeout.InfiniteTimeSpan)
-            {
-                _recheckTimer?.Change(_recheckInterval, _recheckInterval);
-            }
-        }
-        else
-        {
-            _tail.Next = waiter;
-        }
-
-        _tail = waiter;
-        _waiters++;
-        _metrics.QueueDepth.Add(1);
-    }
-
-    private void DequeueLocked(LeaseWaiter waiter)
-    {
-        waiter.Queued = false;
-        if (waiter.Previous is null)
-        {
-            _head = waiter.Next;
-        }
-        else
-        {
-            waiter.Previous.Next = waiter.Next;
-        }
-
-        if (waiter.Next is null)
-        {
-            _tail = waiter.Previous;
-        }
-        else
-        {
-            waiter.Next.Previous = waiter.Previous;
-        }
-
-        waiter.Previous = waiter.Next = null;
-        _waiters--;
-        _metrics.QueueDepth.Add(-1);
-        if (_head is null)
-        {
-            _recheckTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-    }
-
     /// <summary>Grants waiting requests from the head of the queue while they fit (strict FIFO: stops at the first that does not).</summary>
     private void PumpLocked()
     {
-        while (_head is { } waiter && !_shutdown)
+        while (_queue.Head is { } waiter && !_shutdown)
         {
             var request = waiter.Request;
             var table = CurrentTable();
             ResolvedRequest resolved;
             try
             {
-                resolved = Resolve(request, table);
+                resolved = ResolvedRequest.Of(request, table);
             }
             catch (ArgumentException e)
             {
                 // The device set changed under a waiting request so that it no longer makes sense.
-                DequeueLocked(waiter);
+                _queue.Remove(waiter);
                 waiter.Registration.Unregister();
-                Log.WaiterFailed(_logger, e.Message);
+                SchedulingLog.WaiterFailed(_logger, e.Message);
                 waiter.TrySetException(e);
                 continue;
             }
@@ -471,13 +228,13 @@ public sealed partial class DeviceSelector
             }
 
             var chosen = _scratch.AsSpan(0, request.DeviceCount);
-            if (!TrySelectCore(new LiveStates(_source), request, resolved, table, chosen, advance: true))
+            if (!_ranker.TrySelect(new LiveStates(_source), request, resolved, table, chosen, advance: true))
             {
                 return;
             }
 
-            var lease = GrantLocked(table, request.MemoryBytes, chosen);
-            DequeueLocked(waiter);
+            var lease = _ledger.Grant(table, request.MemoryBytes, chosen);
+            _queue.Remove(waiter);
             waiter.Registration.Unregister();
             _metrics.OnGranted(_time.GetElapsedTime(waiter.EnqueuedTimestamp).TotalSeconds);
             waiter.TrySetResult(lease);
@@ -492,9 +249,9 @@ public sealed partial class DeviceSelector
             removed = waiter.Queued;
             if (removed)
             {
-                var wasHead = ReferenceEquals(_head, waiter);
-                DequeueLocked(waiter);
-                if (wasHead && _head is not null)
+                var wasHead = ReferenceEquals(_queue.Head, waiter);
+                _queue.Remove(waiter);
+                if (wasHead && !_queue.IsEmpty)
                 {
                     PumpLocked();
                 }
@@ -507,105 +264,35 @@ public sealed partial class DeviceSelector
         }
     }
 
+    /// <summary>Serves waiters that fit now (the recheck timer, a device that became usable).</summary>
     private void OnRecheck()
     {
         lock (_gate)
         {
-            if (_head is not null)
+            if (!_queue.IsEmpty)
             {
                 PumpLocked();
             }
         }
     }
 
-    /// <summary>
-    /// The source's health-change handler: queues the change and returns at once (it never takes the selector's lock,
-    /// so it cannot deadlock with a selection reading the source); the changes are processed in order on the thread pool.
-    /// </summary>
-    private void OnHealthChanged(GpuHealthChange change)
-    {
-        if (change is null || Volatile.Read(ref _shutdown))
-        {
-            return;
-        }
-
-        _healthChanges.Enqueue(change);
-        if (Interlocked.CompareExchange(ref _processingHealth, 1, 0) == 0)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static s => s.ProcessHealthChanges(), this, preferLocal: false);
-        }
-    }
-
-    /// <summary>
-    /// Completes once every health change queued so far has been handled (leases revoked, waiters served), so a caller
-    /// that just recorded readings sees their consequences (for the manager's refresh, and deterministic drivers).
-    /// </summary>
-    /// <param name="cancellationToken">Stops waiting.</param>
-    /// <returns>A task that completes when the queue is empty and no change is being handled.</returns>
-    internal async Task WhenHealthChangesAppliedAsync(CancellationToken cancellationToken)
-    {
-        while (!_healthChanges.IsEmpty || Volatile.Read(ref _processingHealth) != 0)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            await Task.Yield();
-        }
-    }
-
-    private void ProcessHealthChanges()
-    {
-        while (true)
-        {
-            while (_healthChanges.TryDequeue(out var change))
-            {
-                try
-                {
-                    HandleHealthChange(change);
-                }
-#pragma warning disable CA1031 // A thread-pool item must not throw: log and go on with the next change.
-                catch (Exception e)
-#pragma warning restore CA1031
-                {
-                    Log.HealthChangeFailed(_logger, e, change.Device.ToString());
-                }
-            }
-
-            Volatile.Write(ref _processingHealth, 0);
-            if (_healthChanges.IsEmpty || Interlocked.CompareExchange(ref _processingHealth, 1, 0) != 0)
-            {
-                return;
-            }
-        }
-    }
-
+    /// <summary>Handles one health change: a device lost or unhealthy has its leases revoked; any other change may let waiters in.</summary>
     private void HandleHealthChange(GpuHealthChange change)
     {
-        Log.HealthChanged(_logger, change.Device.ToString(), change.Previous, change.Current, change.Reason);
-        var table = CurrentTable();
-        var slot = table.SlotOf(change.Device);
+        SchedulingLog.HealthChanged(_logger, change.Device, change.Previous, change.Current, change.Reason);
+        var slot = CurrentTable().SlotOf(change.Device);
         if (slot < 0)
         {
             return;
         }
 
-        if (change.Current is GpuHealth.Lost or GpuHealth.Unhealthy)
+        if (change.Current is not (GpuHealth.Lost or GpuHealth.Unhealthy))
         {
-            RevokeSlot(slot, change);
+            OnRecheck();
             return;
         }
 
-        lock (_gate)
-        {
-            if (_head is not null)
-            {
-                PumpLocked();
-            }
-        }
-    }
-
-    /// <summary>Revokes every active lease on a device: marks and counts them, and fires their tokens.</summary>
-    private void RevokeSlot(int slot, GpuHealthChange change)
-    {
-        var count = 0;
+        int count;
         lock (_gate)
         {
             if (_shutdown)
@@ -613,31 +300,13 @@ public sealed partial class DeviceSelector
                 return;
             }
 
-            for (var i = 0; i < _coreCount; i++)
-            {
-                var core = _cores[i];
-                if (core.Active && !core.Revoked && core.Uses(slot))
-                {
-                    core.Revoked = true;
-                    count++;
-                    _ = core.OwnCts?.CancelAsync();
-                }
-            }
-
-            _revoked += count;
-            var table = _table;
-            if (table.DeviceCts[slot] is { } cts)
-            {
-                // CancelAsync marks the token cancelled now and runs the holders' callbacks on the thread pool.
-                _ = cts.CancelAsync();
-                table.DeviceCts[slot] = null;
-            }
+            count = _ledger.RevokeSlot(slot);
         }
 
         if (count > 0)
         {
             _metrics.Revoked.Add(count);
-            Log.LeasesRevoked(_logger, count, change.Device.ToString(), $"{change.Current}: {change.Reason}");
+            SchedulingLog.LeasesRevoked(_logger, count, change.Device.ToString(), $"{change.Current}: {change.Reason}");
         }
     }
 }

@@ -1,136 +1,87 @@
 namespace Exo.Gpu.Clustering.Scheduling;
 
-/// <summary>Settings of a <see cref="DeviceSelector"/>, read once when the selector is created.</summary>
+/// <summary>
+/// Settings of a <see cref="DeviceSelector"/>: plain settable properties, bindable from configuration. The selector
+/// validates them once, when it is created (every invalid value in one <see cref="ArgumentException"/>), and copies
+/// them: later changes to this object do not affect a selector already created.
+/// </summary>
 public sealed class DeviceSelectorOptions
 {
-    private readonly long _memoryHeadroomBytes = 512L << 20;
-    private readonly double _hotTemperatureC = 85;
-    private readonly int? _maxLeasesPerDevice;
-    private readonly int _randomTopK = 3;
-    private readonly TimeSpan _waitRecheckInterval = TimeSpan.FromSeconds(1);
-    private readonly GpuSelectionStrategy _defaultStrategy = GpuSelectionStrategy.BestScore;
-    private readonly GpuScoreWeights _weights = GpuScoreWeights.Default;
+    /// <summary>The default of <see cref="MemoryHeadroomBytes"/>: 512 MiB.</summary>
+    public const long DefaultMemoryHeadroomBytes = 512L << 20;
 
-    /// <summary>The strategy used when a request names none (default <see cref="GpuSelectionStrategy.BestScore"/>).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to an undefined value.</exception>
-    public GpuSelectionStrategy DefaultStrategy
-    {
-        get => _defaultStrategy;
-        init
-        {
-            if (!Enum.IsDefined(value))
-            {
-                throw new ArgumentOutOfRangeException(nameof(DefaultStrategy), value, "Unknown strategy.");
-            }
+    /// <summary>The least <see cref="MemoryHeadroomBytes"/>: 0 (inclusive).</summary>
+    public const long MinMemoryHeadroomBytes = 0;
 
-            _defaultStrategy = value;
-        }
-    }
+    /// <summary>The default of <see cref="HotTemperatureC"/>: 85 °C.</summary>
+    public const double DefaultHotTemperatureC = 85;
 
-    /// <summary>The weights of <see cref="GpuSelectionStrategy.BestScore"/> (default <see cref="GpuScoreWeights.Default"/>).</summary>
-    /// <exception cref="ArgumentNullException">Set to <see langword="null"/>.</exception>
-    /// <exception cref="ArgumentException">Set to weights that are all zero.</exception>
-    public GpuScoreWeights Weights
-    {
-        get => _weights;
-        init
-        {
-            ArgumentNullException.ThrowIfNull(value, nameof(Weights));
-            if (value.Sum <= 0)
-            {
-                throw new ArgumentException("At least one weight must be above 0.", nameof(Weights));
-            }
+    /// <summary>
+    /// Room temperature, 25 °C: the temperature score is 1 here, and <see cref="HotTemperatureC"/> must be above it
+    /// (exclusive: 25 itself is invalid).
+    /// </summary>
+    public const double RoomTemperatureC = 25;
 
-            _weights = value;
-        }
-    }
+    /// <summary>The least <see cref="MaxLeasesPerDevice"/> when set: 1 (inclusive).</summary>
+    public const int MinMaxLeasesPerDevice = 1;
+
+    /// <summary>The default of <see cref="RandomTopK"/>: 3.</summary>
+    public const int DefaultRandomTopK = 3;
+
+    /// <summary>The least <see cref="RandomTopK"/>: 1 (inclusive).</summary>
+    public const int MinRandomTopK = 1;
+
+    /// <summary>The default of <see cref="WaitRecheckInterval"/>: 1 s.</summary>
+    public static readonly TimeSpan DefaultWaitRecheckInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The strategy used when a request names none (default <see cref="GpuSelectionStrategy.BestScore"/>); a defined
+    /// <see cref="GpuSelectionStrategy"/>.
+    /// </summary>
+    public GpuSelectionStrategy DefaultStrategy { get; set; } = GpuSelectionStrategy.BestScore;
+
+    /// <summary>
+    /// The weights of <see cref="GpuSelectionStrategy.BestScore"/> (by default a new <see cref="GpuScoreWeights"/>
+    /// holding the default weights); not <see langword="null"/>, each weight finite and 0 or more, not all 0.
+    /// </summary>
+    public GpuScoreWeights Weights { get; set; } = new();
 
     /// <summary>
     /// Memory kept free on every device (CUDA context, fragmentation), in bytes; a device's capacity for leases is its
-    /// total memory minus this (default 512 MiB).
+    /// total memory minus this. 0 or more (<see cref="MinMemoryHeadroomBytes"/>); 512 MiB by default
+    /// (<see cref="DefaultMemoryHeadroomBytes"/>).
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to a negative value.</exception>
-    public long MemoryHeadroomBytes
-    {
-        get => _memoryHeadroomBytes;
-        init
-        {
-            ArgumentOutOfRangeException.ThrowIfNegative(value, nameof(MemoryHeadroomBytes));
-            _memoryHeadroomBytes = value;
-        }
-    }
+    public long MemoryHeadroomBytes { get; set; } = DefaultMemoryHeadroomBytes;
 
     /// <summary>
-    /// A device at or above this temperature (°C) is excluded by every strategy, whatever its health (default 85).
+    /// A device at or above this temperature (°C) is excluded by every strategy, whatever its health. Finite and above
+    /// <see cref="RoomTemperatureC"/> (25 °C); 85 by default (<see cref="DefaultHotTemperatureC"/>).
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to NaN, an infinite value, or 25 °C or less.</exception>
-    public double HotTemperatureC
-    {
-        get => _hotTemperatureC;
-        init
-        {
-            if (!double.IsFinite(value) || value <= 25)
-            {
-                throw new ArgumentOutOfRangeException(nameof(HotTemperatureC), value, "The hot limit must be a finite temperature above 25 °C.");
-            }
-
-            _hotTemperatureC = value;
-        }
-    }
+    public double HotTemperatureC { get; set; } = DefaultHotTemperatureC;
 
     /// <summary>
     /// How many leases a device holds at once (its concurrency slots); each lease takes one slot on each of its devices.
-    /// <see langword="null"/> (the default) means no limit other than memory.
+    /// At least 1 (<see cref="MinMaxLeasesPerDevice"/>) when set; <see langword="null"/> (the default) means no limit
+    /// other than memory.
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to a value below 1.</exception>
-    public int? MaxLeasesPerDevice
-    {
-        get => _maxLeasesPerDevice;
-        init
-        {
-            if (value is int v)
-            {
-                ArgumentOutOfRangeException.ThrowIfLessThan(v, 1, nameof(MaxLeasesPerDevice));
-            }
+    public int? MaxLeasesPerDevice { get; set; }
 
-            _maxLeasesPerDevice = value;
-        }
-    }
-
-    /// <summary>How many of the best devices <see cref="GpuSelectionStrategy.RandomTopK"/> chooses among (default 3).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to a value below 1.</exception>
-    public int RandomTopK
-    {
-        get => _randomTopK;
-        init
-        {
-            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1, nameof(RandomTopK));
-            _randomTopK = value;
-        }
-    }
+    /// <summary>
+    /// How many of the best devices <see cref="GpuSelectionStrategy.RandomTopK"/> chooses among; at least 1
+    /// (<see cref="MinRandomTopK"/>), 3 by default (<see cref="DefaultRandomTopK"/>).
+    /// </summary>
+    public int RandomTopK { get; set; } = DefaultRandomTopK;
 
     /// <summary>
     /// The seed of the random strategies. The same seed gives the same choices for the same sequence of calls;
     /// <see langword="null"/> (the default) seeds from a random source.
     /// </summary>
-    public int? Seed { get; init; }
+    public int? Seed { get; set; }
 
     /// <summary>
     /// While requests wait, how often the queue is re-examined even if no lease was released (free memory and health
-    /// read from telemetry can change without one). Default 1 s; <see cref="Timeout.InfiniteTimeSpan"/> turns it off.
+    /// read from telemetry can change without one). More than 0, or <see cref="Timeout.InfiniteTimeSpan"/> to turn it
+    /// off; 1 s by default (<see cref="DefaultWaitRecheckInterval"/>).
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to zero or a negative value other than <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
-    public TimeSpan WaitRecheckInterval
-    {
-        get => _waitRecheckInterval;
-        init
-        {
-            if (value <= TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
-            {
-                throw new ArgumentOutOfRangeException(nameof(WaitRecheckInterval), value, "The interval must be positive, or Timeout.InfiniteTimeSpan.");
-            }
-
-            _waitRecheckInterval = value;
-        }
-    }
+    public TimeSpan WaitRecheckInterval { get; set; } = DefaultWaitRecheckInterval;
 }

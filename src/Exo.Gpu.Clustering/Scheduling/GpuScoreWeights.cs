@@ -14,58 +14,44 @@ namespace Exo.Gpu.Clustering.Scheduling;
 /// </list>
 /// Weights only rank devices that are already eligible: a hot, unhealthy or stale device is excluded, never just
 /// scored lower.
+/// <para>
+/// Options, not a value: plain settable properties, bindable from configuration as
+/// <see cref="DeviceSelectorOptions.Weights"/>. Each weight must be finite and 0 or more, and not all may be 0; the
+/// selector checks them once, when it is created, and copies them.
+/// </para>
 /// </remarks>
 public sealed class GpuScoreWeights
 {
-    private readonly double _freeMemory = 0.5;
-    private readonly double _utilization = 0.3;
-    private readonly double _temperature = 0.1;
-    private readonly double _powerHeadroom = 0.1;
+    /// <summary>The default of <see cref="FreeMemory"/>: 0.5.</summary>
+    public const double DefaultFreeMemory = 0.5;
 
-    /// <summary>The default weights: free memory 0.5, utilization 0.3, temperature 0.1, power headroom 0.1.</summary>
-    public static GpuScoreWeights Default { get; } = new();
+    /// <summary>The default of <see cref="Utilization"/>: 0.3.</summary>
+    public const double DefaultUtilization = 0.3;
 
-    /// <summary>The weight of free memory after reservations (default 0.5).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to a negative, NaN or infinite value.</exception>
-    public double FreeMemory
-    {
-        get => _freeMemory;
-        init => _freeMemory = Check(value, nameof(FreeMemory));
-    }
+    /// <summary>The default of <see cref="Temperature"/>: 0.1.</summary>
+    public const double DefaultTemperature = 0.1;
 
-    /// <summary>The weight of idle compute (default 0.3).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to a negative, NaN or infinite value.</exception>
-    public double Utilization
-    {
-        get => _utilization;
-        init => _utilization = Check(value, nameof(Utilization));
-    }
+    /// <summary>The default of <see cref="PowerHeadroom"/>: 0.1.</summary>
+    public const double DefaultPowerHeadroom = 0.1;
 
-    /// <summary>The weight of temperature headroom (default 0.1).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to a negative, NaN or infinite value.</exception>
-    public double Temperature
-    {
-        get => _temperature;
-        init => _temperature = Check(value, nameof(Temperature));
-    }
+    /// <summary>The least weight: 0 (inclusive); a weight must also be finite.</summary>
+    public const double MinWeight = 0;
 
-    /// <summary>The weight of power headroom (default 0.1).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to a negative, NaN or infinite value.</exception>
-    public double PowerHeadroom
-    {
-        get => _powerHeadroom;
-        init => _powerHeadroom = Check(value, nameof(PowerHeadroom));
-    }
+    /// <summary>
+    /// The default weights: free memory 0.5, utilization 0.3, temperature 0.1, power headroom 0.1. A new object on every
+    /// read, so changing it changes no one else's weights.
+    /// </summary>
+    public static GpuScoreWeights Default => new();
 
-    internal double Sum => _freeMemory + _utilization + _temperature + _powerHeadroom;
+    /// <summary>The weight of free memory after reservations; 0.5 by default (<see cref="DefaultFreeMemory"/>).</summary>
+    public double FreeMemory { get; set; } = DefaultFreeMemory;
 
-    private static double Check(double value, string name)
-    {
-        if (!double.IsFinite(value) || value < 0)
-        {
-            throw new ArgumentOutOfRangeException(name, value, "A weight must be a finite number of 0 or more.");
-        }
+    /// <summary>The weight of idle compute; 0.3 by default (<see cref="DefaultUtilization"/>).</summary>
+    public double Utilization { get; set; } = DefaultUtilization;
 
-        return value;
-    }
+    /// <summary>The weight of temperature headroom; 0.1 by default (<see cref="DefaultTemperature"/>).</summary>
+    public double Temperature { get; set; } = DefaultTemperature;
+
+    /// <summary>The weight of power headroom; 0.1 by default (<see cref="DefaultPowerHeadroom"/>).</summary>
+    public double PowerHeadroom { get; set; } = DefaultPowerHeadroom;
 }

@@ -1,23 +1,22 @@
 using System.Diagnostics.Metrics;
+using Exo.Gpu.Clustering.Diagnostics;
 
 namespace Exo.Gpu.Clustering.Scheduling;
 
-/// <summary>The scheduler's instruments, on one meter named <c>Exo.Gpu.Clustering</c> owned by the selector.</summary>
+/// <summary>The scheduler's instruments, on one meter named <see cref="GpuInstruments.MeterName"/> owned by the selector.</summary>
 internal sealed class SchedulingMetrics : IDisposable
 {
-    public const string MeterName = "Exo.Gpu.Clustering";
-
     private readonly Meter _meter;
 
     public SchedulingMetrics()
     {
-        _meter = new Meter(MeterName);
-        Granted = _meter.CreateCounter<long>("exo.gpu.lease.granted", "{lease}", "Leases granted.");
-        Released = _meter.CreateCounter<long>("exo.gpu.lease.released", "{lease}", "Leases released by their holders before any revocation.");
-        Revoked = _meter.CreateCounter<long>("exo.gpu.lease.revoked", "{lease}", "Leases revoked because a device was lost or became unhealthy, or the cluster shut down.");
-        Active = _meter.CreateUpDownCounter<long>("exo.gpu.lease.active", "{lease}", "Leases granted and not yet released.");
-        QueueDepth = _meter.CreateUpDownCounter<long>("exo.gpu.lease.queue.depth", "{request}", "Requests waiting for a lease.");
-        WaitDuration = _meter.CreateHistogram<double>("exo.gpu.lease.wait.duration", "s", "Time from an AcquireAsync call to its grant (0 when granted at once).");
+        _meter = new Meter(GpuInstruments.MeterName);
+        Granted = _meter.CreateCounter<long>(GpuInstruments.LeaseGranted, GpuInstruments.LeaseGrantedUnit, GpuInstruments.LeaseGrantedDescription);
+        Released = _meter.CreateCounter<long>(GpuInstruments.LeaseReleased, GpuInstruments.LeaseReleasedUnit, GpuInstruments.LeaseReleasedDescription);
+        Revoked = _meter.CreateCounter<long>(GpuInstruments.LeaseRevoked, GpuInstruments.LeaseRevokedUnit, GpuInstruments.LeaseRevokedDescription);
+        Active = _meter.CreateUpDownCounter<long>(GpuInstruments.LeaseActive, GpuInstruments.LeaseActiveUnit, GpuInstruments.LeaseActiveDescription);
+        QueueDepth = _meter.CreateUpDownCounter<long>(GpuInstruments.LeaseQueueDepth, GpuInstruments.LeaseQueueDepthUnit, GpuInstruments.LeaseQueueDepthDescription);
+        WaitDuration = _meter.CreateHistogram<double>(GpuInstruments.LeaseWaitDuration, GpuInstruments.LeaseWaitDurationUnit, GpuInstruments.LeaseWaitDurationDescription);
     }
 
     public Counter<long> Granted { get; }

@@ -3,19 +3,6 @@ using Exo.Gpu.Clustering.Devices;
 
 namespace Exo.Gpu.Clustering.Telemetry;
 
-/// <summary>What <see cref="DeviceSlot.Record"/> did.</summary>
-internal enum RecordOutcome
-{
-    /// <summary>Recorded; the judged health did not move.</summary>
-    Recorded = 0,
-
-    /// <summary>Recorded; the judged health may differ from the published one, so the collector re-judges it.</summary>
-    HealthMayChange = 1,
-
-    /// <summary>Not recorded: the device is lost.</summary>
-    Lost = 2,
-}
-
 /// <summary>
 /// One device's state: its history ring, its health rules and its lost flag, guarded by a sequence lock.
 /// </summary>
@@ -438,74 +425,5 @@ internal sealed class DeviceSlot
 
             spinner.SpinOnce();
         }
-    }
-}
-
-/// <summary>A consistent copy of a slot's state.</summary>
-internal readonly record struct SlotSnapshot(
-    bool Lost,
-    bool HasSample,
-    GpuSample Latest,
-    GpuHealth SampleLevel,
-    GpuHealth FailureLevel,
-    int ConsecutiveFailures,
-    long CriticalEventUntil)
-{
-    /// <summary>Whether <see cref="Latest"/> is fresh at <paramref name="nowUtcTicks"/> (never for a lost device).</summary>
-    public bool IsFresh(long nowUtcTicks, long stalenessTicks) =>
-        !Lost && HasSample && DeviceSlot.IsFresh(Latest.TimestampUtcTicks, nowUtcTicks, stalenessTicks);
-
-    /// <summary>The health at <paramref name="nowUtcTicks"/>.</summary>
-    public GpuHealth Health(long nowUtcTicks, long stalenessTicks) => DeviceSlot.Judge(
-        Lost,
-        CriticalEventUntil != 0 && nowUtcTicks < CriticalEventUntil,
-        FailureLevel,
-        IsFresh(nowUtcTicks, stalenessTicks),
-        SampleLevel);
-}
-
-/// <summary>Reads one metric of a reading; a struct so each metric's extraction loop is compiled on its own.</summary>
-internal interface IMetricReader
-{
-    static abstract bool TryRead(in GpuSample sample, out double value);
-}
-
-internal readonly struct UtilizationReader : IMetricReader
-{
-    public static bool TryRead(in GpuSample sample, out double value)
-    {
-        var v = sample.UtilizationPercent;
-        value = v.GetValueOrDefault();
-        return v.HasValue;
-    }
-}
-
-internal readonly struct MemoryUsedReader : IMetricReader
-{
-    public static bool TryRead(in GpuSample sample, out double value)
-    {
-        var v = sample.MemoryUsedBytes;
-        value = v.GetValueOrDefault();
-        return v.HasValue;
-    }
-}
-
-internal readonly struct TemperatureReader : IMetricReader
-{
-    public static bool TryRead(in GpuSample sample, out double value)
-    {
-        var v = sample.TemperatureC;
-        value = v.GetValueOrDefault();
-        return v.HasValue;
-    }
-}
-
-internal readonly struct PowerReader : IMetricReader
-{
-    public static bool TryRead(in GpuSample sample, out double value)
-    {
-        var v = sample.PowerW;
-        value = v.GetValueOrDefault();
-        return v.HasValue;
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Exo.Gpu.Clustering.Devices;
+using Exo.Gpu.Clustering.Diagnostics;
 
 namespace Exo.Gpu.Clustering.Telemetry;
 
@@ -13,19 +14,16 @@ namespace Exo.Gpu.Clustering.Telemetry;
 /// </remarks>
 internal sealed class TelemetryInstruments
 {
-    /// <summary>The library's meter name.</summary>
-    public const string MeterName = "Exo.Gpu.Clustering";
-
     private readonly TelemetryCollector _collector;
 
     public TelemetryInstruments(Meter meter, TelemetryCollector collector)
     {
         _collector = collector;
-        meter.CreateObservableGauge("hw.gpu.utilization", () => Observe(static s => s.UtilizationPercent / 100), "1", "Fraction of time the GPU ran a kernel (NVML utilization / 100).");
-        meter.CreateObservableUpDownCounter("hw.gpu.memory.usage", () => Observe(static s => s.MemoryUsedBytes), "By", "GPU memory in use.");
-        meter.CreateObservableUpDownCounter("hw.gpu.memory.limit", () => ObserveLimit(), "By", "GPU memory in total.");
-        meter.CreateObservableGauge("hw.temperature", () => Observe(static s => s.TemperatureC, gpuType: true), "Cel", "GPU core temperature.");
-        meter.CreateObservableGauge("hw.power", () => Observe(static s => s.PowerW, gpuType: true), "W", "GPU power draw.");
+        meter.CreateObservableGauge(GpuInstruments.GpuUtilization, () => Observe(static s => s.UtilizationPercent / 100), GpuInstruments.GpuUtilizationUnit, GpuInstruments.GpuUtilizationDescription);
+        meter.CreateObservableUpDownCounter(GpuInstruments.GpuMemoryUsage, () => Observe(static s => s.MemoryUsedBytes), GpuInstruments.GpuMemoryUsageUnit, GpuInstruments.GpuMemoryUsageDescription);
+        meter.CreateObservableUpDownCounter(GpuInstruments.GpuMemoryLimit, () => ObserveLimit(), GpuInstruments.GpuMemoryLimitUnit, GpuInstruments.GpuMemoryLimitDescription);
+        meter.CreateObservableGauge(GpuInstruments.Temperature, () => Observe(static s => s.TemperatureC, gpuType: true), GpuInstruments.TemperatureUnit, GpuInstruments.TemperatureDescription);
+        meter.CreateObservableGauge(GpuInstruments.Power, () => Observe(static s => s.PowerW, gpuType: true), GpuInstruments.PowerUnit, GpuInstruments.PowerDescription);
     }
 
     private List<Measurement<T>> Observe<T>(Func<GpuSample, T?> read, bool gpuType = false)
@@ -55,6 +53,6 @@ internal sealed class TelemetryInstruments
     }
 
     private static KeyValuePair<string, object?>[] Tags(GpuDevice device, bool gpuType) => gpuType
-        ? [new("hw.id", device.Uuid), new("hw.name", device.Name), new("hw.type", "gpu")]
-        : [new("hw.id", device.Uuid), new("hw.name", device.Name)];
+        ? [new(GpuInstruments.HwIdAttribute, device.Uuid), new(GpuInstruments.HwNameAttribute, device.Name), new(GpuInstruments.HwTypeAttribute, GpuInstruments.HwTypeGpu)]
+        : [new(GpuInstruments.HwIdAttribute, device.Uuid), new(GpuInstruments.HwNameAttribute, device.Name)];
 }

@@ -1,39 +1,9 @@
-using System.Globalization;
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Devices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Exo.Gpu.Clustering.Telemetry;
-
-/// <summary>How one attempt to read a device ended.</summary>
-internal enum PollResult
-{
-    /// <summary>Read and recorded.</summary>
-    Sampled = 0,
-
-    /// <summary>The backend threw (<see cref="GpuSamplingException"/> or anything unexpected), or returned an invalid reading.</summary>
-    Failed = 1,
-
-    /// <summary>The reading took longer than <see cref="TelemetryOptions.SampleTimeout"/>.</summary>
-    TimedOut = 2,
-
-    /// <summary>The backend reported the device lost.</summary>
-    Lost = 3,
-
-    /// <summary>The poller stopped while the reading was in flight.</summary>
-    Canceled = 4,
-
-    /// <summary>Read, but not recorded: the device was lost meanwhile or the collector disposed.</summary>
-    Dropped = 5,
-}
-
-/// <summary>One attempt to read a device, for tests and diagnostics.</summary>
-/// <param name="Slot">The device's slot.</param>
-/// <param name="Uuid">The device's UUID.</param>
-/// <param name="Result">How it ended.</param>
-/// <param name="StartedAt">When the attempt started (the tick's time).</param>
-internal readonly record struct PollOutcome(int Slot, string Uuid, PollResult Result, DateTimeOffset StartedAt);
 
 /// <summary>
 /// The only reader of the backend in a running cluster: every <see cref="TelemetryOptions.PollInterval"/> it reads
@@ -106,9 +76,11 @@ internal sealed class TelemetryPoller : IAsyncDisposable
 
     /// <summary>Starts polling (the first tick at once) and pumping events; returns at once. Idempotent while running.</summary>
     /// <param name="cancellationToken">Cancels the start (it has nothing to wait for).</param>
+    /// <param name="sampleDevices">Whether the timed loop reads the devices; when <see langword="false"/> only the
+    /// backend's events are pumped, and readings come from <see cref="PollOnceAsync"/> (a manager without its poller).</param>
     /// <exception cref="InvalidOperationException">The poller was stopped.</exception>
     /// <exception cref="OperationCanceledException">The token had fired.</exception>
-    public Task StartAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken, bool sampleDevices = true)
     {
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
@@ -124,16 +96,23 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             _stopping = new CancellationTokenSource();
             var token = _stopping.Token;
 
-            // Made here, not on the loop's thread: the ticks fall at start + k × interval on the clock whenever the loop
-            // first runs, so a fake or virtual clock advanced right after the start still sees them at those times.
-            var timer = new PeriodicTimer(_interval, _time);
-            _running = Task.WhenAll(
-                Task.Run(() => RunAsync(timer, token), CancellationToken.None),
-                Task.Run(() => PumpEventsAsync(token), CancellationToken.None));
+            var events = Task.Run(() => PumpEventsAsync(token), CancellationToken.None);
+            if (sampleDevices)
+            {
+                // Made here, not on the loop's thread: the ticks fall at start + k × interval on the clock whenever the
+                // loop first runs, so a fake or virtual clock advanced right after the start still sees them at those times.
+                var timer = new PeriodicTimer(_interval, _time);
+                _running = Task.WhenAll(Task.Run(() => RunAsync(timer, token), CancellationToken.None), events);
+            }
+            else
+            {
+                _running = events;
+            }
+
             _lifecycle = 1;
         }
 
-        Log.PollerStarted(_logger, _interval, _timeout);
+        TelemetryLog.PollerStarted(_logger, _interval, _timeout);
         return Task.CompletedTask;
     }
 
@@ -161,7 +140,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             {
                 _stopping = null;
                 cts.Dispose();
-                Log.PollerStopped(_logger);
+                TelemetryLog.PollerStopped(_logger);
             }
         }
     }
@@ -198,7 +177,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
                     delay = _interval;
                 }
 
-                Log.EventStreamEnded(_logger);
+                TelemetryLog.EventStreamEnded(_logger);
                 return;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -213,7 +192,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                Log.EventStreamFailed(_logger, e, delay);
+                TelemetryLog.EventStreamFailed(_logger, e, delay);
             }
 
             try
@@ -299,7 +278,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            Log.TickFailed(_logger, e);
+            TelemetryLog.TickFailed(_logger, e);
         }
 
         return started;
@@ -307,75 +286,43 @@ internal sealed class TelemetryPoller : IAsyncDisposable
 
     private async Task PollDeviceAsync(int slot, GpuDevice device, PollState state, DateTimeOffset startedAt, CancellationToken stop)
     {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        Task<GpuSample>? call = null;
-        PollResult result;
-        string? failure = null;
-        Exception? unexpected = null;
-        try
+        var probe = await DeviceProbe.ReadAsync(_backend, device, _timeout, _time, stop).ConfigureAwait(false);
+        var result = probe.Result;
+        var failure = probe.Failure;
+        switch (result)
         {
-            var pending = _backend.SampleAsync(device, cts.Token);
-            GpuSample sample;
-            if (pending.IsCompletedSuccessfully)
-            {
-                sample = pending.Result;
-            }
-            else
-            {
-                call = pending.AsTask();
-                sample = await call.WaitAsync(_timeout, _time, stop).ConfigureAwait(false);
-            }
+            case PollResult.Sampled:
+                try
+                {
+                    result = _collector.RecordAt(slot, probe.Sample) ? PollResult.Sampled : PollResult.Dropped;
+                }
+                catch (GpuSampleValidationException e)
+                {
+                    // Valid values, but out of order with the device's history.
+                    result = PollResult.Failed;
+                    failure = "invalid reading: " + e.Message;
+                }
 
-            result = _collector.RecordAt(slot, sample) ? PollResult.Sampled : PollResult.Dropped;
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            result = PollResult.Canceled;
-        }
-        catch (TimeoutException)
-        {
-            result = PollResult.TimedOut;
-            failure = string.Create(CultureInfo.InvariantCulture, $"no reading within {_timeout.TotalMilliseconds:0.###} ms");
-
-            // Tell the backend to give up now, synchronously, so a well-behaved call has returned before the next tick.
-#pragma warning disable CA1849 // CancelAsync would defer the backend's cancellation to another thread.
-            cts.Cancel();
-#pragma warning restore CA1849
-        }
-        catch (GpuDeviceLostException e)
-        {
-            result = PollResult.Lost;
-            _collector.MarkLost(slot, e.Message);
-        }
-        catch (GpuSamplingException e)
-        {
-            result = PollResult.Failed;
-            failure = e.ErrorName is null ? e.Message : $"{e.Message} ({e.ErrorName})";
-        }
-        catch (GpuSampleValidationException e)
-        {
-            result = PollResult.Failed;
-            failure = "invalid reading: " + e.Message;
-        }
-#pragma warning disable CA1031 // One device's unexpected failure must not stop the others; it is logged with its exception.
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            result = PollResult.Failed;
-            failure = e.Message;
-            unexpected = e;
+                break;
+            case PollResult.Lost:
+                _collector.MarkLost(slot, failure!);
+                failure = null;
+                break;
+            case PollResult.Canceled:
+                failure = null;
+                break;
         }
 
         if (failure is not null)
         {
             var failures = state.Fail(startedAt, _interval, _maxBackoff, out var backoff);
-            if (unexpected is not null)
+            if (probe.Unexpected)
             {
-                Log.SampleFailedUnexpectedly(_logger, unexpected, device.Uuid, failures, backoff);
+                TelemetryLog.SampleFailedUnexpectedly(_logger, probe.Error!, device.Uuid, failures, backoff);
             }
             else
             {
-                Log.SampleFailed(_logger, device.Uuid, failures, backoff, failure);
+                TelemetryLog.SampleFailed(_logger, device.Uuid, failures, backoff, failure);
             }
 
             _collector.RecordFailure(slot, failure);
@@ -387,23 +334,21 @@ internal sealed class TelemetryPoller : IAsyncDisposable
 
         // The device may be read again only once the backend's call has actually returned; the attempt is over then.
         var outcome = new PollOutcome(slot, device.Uuid, result, startedAt);
-        if (call is { IsCompleted: false })
+        if (probe.Pending is { IsCompleted: false } pending)
         {
-            _ = call.ContinueWith(
+            _ = pending.ContinueWith(
                 static (_, s) =>
                 {
-                    var (poller, st, source, outcome) = ((TelemetryPoller, PollState, CancellationTokenSource, PollOutcome))s!;
-                    source.Dispose();
+                    var (poller, st, outcome) = ((TelemetryPoller, PollState, PollOutcome))s!;
                     poller.EndAttempt(st, outcome);
                 },
-                (this, state, cts, outcome),
+                (this, state, outcome),
                 CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
         }
         else
         {
-            cts.Dispose();
             EndAttempt(state, outcome);
         }
     }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Exo.Gpu.Clustering.Cli;
 using Exo.Gpu.Clustering.Cli.Commands;
+using Exo.Gpu.Clustering.Scheduling;
 
 namespace Exo.Gpu.Clustering.Tests.Cli;
 
@@ -17,7 +18,7 @@ public class SelectCommandTests
         var json = await CliRunner.RunAsync("select", "--json");
         using var doc = JsonDocument.Parse(json.Out);
         doc.RootElement.GetProperty("backend").GetString().Should().Be("simulated");
-        doc.RootElement.GetProperty("strategy").GetString().Should().Be("best");
+        doc.RootElement.GetProperty("strategy").GetString().Should().Be("best-score", "reports use the API's vocabulary");
         doc.RootElement.GetProperty("chosen")[0].GetProperty("index").GetInt32().Should().Be(index);
     }
 
@@ -109,4 +110,42 @@ public class SelectCommandTests
     [InlineData("100", 100L)]
     [InlineData("4KB", 4000L)]
     public void ParseSize_Units(string text, long bytes) => SelectCommand.ParseSize(text, "--memory").Should().Be(bytes);
+}
+
+public class StrategyNameTests
+{
+    [Theory]
+    [InlineData("best-score", GpuSelectionStrategy.BestScore)]
+    [InlineData("most-free-memory", GpuSelectionStrategy.MostFreeMemory)]
+    [InlineData("least-utilized", GpuSelectionStrategy.LeastUtilized)]
+    [InlineData("best-fit", GpuSelectionStrategy.BestFit)]
+    [InlineData("round-robin", GpuSelectionStrategy.RoundRobin)]
+    [InlineData("random-top-k", GpuSelectionStrategy.RandomTopK)]
+    [InlineData("power-of-two-choices", GpuSelectionStrategy.PowerOfTwoChoices)]
+    [InlineData("best", GpuSelectionStrategy.BestScore)]
+    [InlineData("most-free", GpuSelectionStrategy.MostFreeMemory)]
+    [InlineData("least-used", GpuSelectionStrategy.LeastUtilized)]
+    [InlineData("two-choices", GpuSelectionStrategy.PowerOfTwoChoices)]
+    public void Parse_NameOrAlias_Strategy(string name, GpuSelectionStrategy expected) =>
+        StrategyNames.Parse(name).Should().Be(expected);
+
+    [Fact]
+    public void Of_EveryStrategy_KebabCaseOfTheApiNameThatParsesBack()
+    {
+        foreach (var strategy in Enum.GetValues<GpuSelectionStrategy>())
+        {
+            var name = StrategyNames.Of(strategy);
+            name.Replace("-", string.Empty, StringComparison.Ordinal).Should().BeEquivalentTo(strategy.ToString());
+            StrategyNames.Parse(name).Should().Be(strategy);
+        }
+    }
+
+    [Fact]
+    public async Task Select_AliasGiven_ReportsTheFullName()
+    {
+        var (code, output, error) = await CliRunner.RunAsync("select", "--json", "--strategy", "two-choices", "--seed", "5");
+        code.Should().Be(0, error);
+        using var doc = JsonDocument.Parse(output);
+        doc.RootElement.GetProperty("strategy").GetString().Should().Be("power-of-two-choices");
+    }
 }

@@ -74,14 +74,17 @@ public class DeviceChangeTests
     [Fact]
     public async Task RediscoverAsync_DeviceNoLongerListed_MarkedLostAndItsLeasesRevoked()
     {
+        // A backend that only stops listing the device (no event says it is lost: the simulated cluster's event would
+        // race the rediscovery now that events are applied without the poller).
         var time = new FakeTimeProvider(Start);
-        var (manager, backend) = await StartSimulatedAsync(time, devices: 3, faults: "lost:1@10s");
+        var backend = new FakeGpuBackend(time, 3);
+        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         var events = new ManagerEvents(manager);
         var gone = backend.AllDevices[1];
         manager.TryAcquire(new GpuRequest { MemoryBytes = GiB, IncludeUuids = [gone.Uuid] }, out var lease).Should().BeTrue();
 
-        time.Advance(TimeSpan.FromSeconds(10));
+        backend.Listed = [backend.AllDevices[0], backend.AllDevices[2]];
         (await manager.RediscoverAsync().WaitAsync(Guard)).Should().BeEmpty();
 
         manager.GetStatus(gone.Uuid).Health.Should().Be(GpuHealth.Lost);

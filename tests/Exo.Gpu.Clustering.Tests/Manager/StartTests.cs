@@ -71,11 +71,11 @@ public class StartTests
 
         var thrown = (await act.Should().ThrowExactlyAsync<ArgumentException>()).Which;
         thrown.ParamName.Should().Be("options");
-        thrown.Message.Should().ContainAll(
+        thrown.Message.Should().StartWith("Invalid GPU cluster options: ").And.ContainAll(
             "Backends must not hold the same backend twice",
-            "BackendChoice 42 is not defined",
-            "HistoryCapacity must be from 1",
-            "PollInterval must be more than 0",
+            "BackendChoice must be a defined GpuBackendChoice; it is 42.",
+            "Telemetry.HistoryCapacity must be from 1",
+            "Telemetry.PollInterval must be more than 0",
             "RediscoveryInterval must be more than 0",
             "DrainTimeout must be from 0 to one hour");
         backend.DiscoverCalls.Should().Be(0, "nothing starts with invalid options");
@@ -111,7 +111,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(Options(time, null, first, second));
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.InnerException.Should().BeOfType<GpuBackendUnavailableException>().Which.Message.Should().Contain(first.AllDevices[0].Uuid);
         await AssertDisposedAsync(first);
         await AssertDisposedAsync(second);
@@ -133,7 +133,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(options);
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("backend");
+        thrown.Step.Should().Be(GpuClusterStartStep.Backend);
         thrown.InnerException.Should().BeOfType<GpuBackendUnavailableException>();
     }
 
@@ -149,7 +149,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(options);
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.InnerException.Should().BeOfType<GpuBackendUnavailableException>().Which.Message.Should().Be("driver gone");
         await AssertNothingRunsAsync(time, backend);
     }
@@ -163,7 +163,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(Options(time, null, backend));
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.Message.Should().Contain("no device was discovered");
         await AssertNothingRunsAsync(time, backend);
     }
@@ -177,7 +177,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(Options(time, null, backend));
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.Message.Should().Contain("none of the 2 devices discovered could be read");
         await AssertNothingRunsAsync(time, backend);
     }
@@ -257,7 +257,7 @@ public class StartTests
         var act = () => GpuClusteringManager.StartAsync(options);
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.Message.Should().Contain(broken.Uuid);
         thrown.InnerException.Should().BeOfType<GpuSamplingException>();
         await AssertNothingRunsAsync(time, backend);
@@ -295,7 +295,7 @@ public class StartTests
         time.Advance(SampleTimeout);
 
         var thrown = (await FluentActions.Awaiting(() => start.WaitAsync(Guard)).Should().ThrowAsync<GpuClusterStartException>()).Which;
-        thrown.Step.Should().Be("discovery");
+        thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.InnerException.Should().BeOfType<TimeoutException>();
         await AssertNothingRunsAsync(time, backend);
     }
@@ -358,7 +358,7 @@ public class StartTests
 
         var act = () => GpuClusteringManager.StartAsync(options);
 
-        (await act.Should().ThrowAsync<GpuClusterStartException>()).Which.Step.Should().Be("discovery");
+        (await act.Should().ThrowAsync<GpuClusterStartException>()).Which.Step.Should().Be(GpuClusterStartStep.Discovery);
         await AssertNothingRunsAsync(time, good);
         await AssertNothingRunsAsync(time, bad);
     }

@@ -218,18 +218,27 @@ public class StrategyTests
         selector.Explain(new GpuRequest()).Strategy.Should().Be(GpuSelectionStrategy.RoundRobin);
     }
 
-    [Fact]
-    public void Options_InvalidValues_ThrowNamingTheProperty()
+    public static TheoryData<DeviceSelectorOptions, string> InvalidOptions => new()
     {
-        FluentActions.Invoking(() => new DeviceSelectorOptions { MemoryHeadroomBytes = -1 }).Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("MemoryHeadroomBytes");
-        FluentActions.Invoking(() => new DeviceSelectorOptions { HotTemperatureC = double.NaN }).Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("HotTemperatureC");
-        FluentActions.Invoking(() => new DeviceSelectorOptions { MaxLeasesPerDevice = 0 }).Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("MaxLeasesPerDevice");
-        FluentActions.Invoking(() => new DeviceSelectorOptions { RandomTopK = 0 }).Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("RandomTopK");
-        FluentActions.Invoking(() => new DeviceSelectorOptions { WaitRecheckInterval = TimeSpan.Zero }).Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("WaitRecheckInterval");
-        FluentActions.Invoking(() => new DeviceSelectorOptions { DefaultStrategy = (GpuSelectionStrategy)42 }).Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("DefaultStrategy");
-        FluentActions.Invoking(() => new DeviceSelectorOptions { Weights = null! }).Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("Weights");
-        FluentActions.Invoking(() => new DeviceSelectorOptions { Weights = new GpuScoreWeights { FreeMemory = 0, Utilization = 0, Temperature = 0, PowerHeadroom = 0 } })
-            .Should().Throw<ArgumentException>().Which.ParamName.Should().Be("Weights");
-        FluentActions.Invoking(() => new GpuScoreWeights { Temperature = -0.1 }).Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("Temperature");
+        { new DeviceSelectorOptions { MemoryHeadroomBytes = -1 }, "MemoryHeadroomBytes must be 0 or more; it is -1." },
+        { new DeviceSelectorOptions { HotTemperatureC = double.NaN }, "HotTemperatureC must be a finite temperature above 25 °C; it is NaN." },
+        { new DeviceSelectorOptions { MaxLeasesPerDevice = 0 }, "MaxLeasesPerDevice must be at least 1, or null for no limit; it is 0." },
+        { new DeviceSelectorOptions { RandomTopK = 0 }, "RandomTopK must be at least 1; it is 0." },
+        { new DeviceSelectorOptions { WaitRecheckInterval = TimeSpan.Zero }, "WaitRecheckInterval must be more than 0, or Timeout.InfiniteTimeSpan; it is 00:00:00." },
+        { new DeviceSelectorOptions { DefaultStrategy = (GpuSelectionStrategy)42 }, "DefaultStrategy must be a defined GpuSelectionStrategy; it is 42." },
+        { new DeviceSelectorOptions { Weights = null! }, "Weights must not be null." },
+        { new DeviceSelectorOptions { Weights = new GpuScoreWeights { FreeMemory = 0, Utilization = 0, Temperature = 0, PowerHeadroom = 0 } }, "Weights must have at least one weight above 0; they are all 0." },
+        { new DeviceSelectorOptions { Weights = new GpuScoreWeights { Temperature = -0.1 } }, "Weights.Temperature must be a finite number of 0 or more; it is -0.1." },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidOptions))]
+    public void Options_InvalidValue_SelectorConstructorThrowsNamingTheProperty(DeviceSelectorOptions options, string error)
+    {
+        // Options are plain settable properties: an invalid value is accepted by the setter and rejected, with its
+        // property path and value, when the selector is created.
+        FluentActions.Invoking(() => Selectors.Create(Uniform(2), options))
+            .Should().ThrowExactly<ArgumentException>()
+            .Which.Should().Match<ArgumentException>(e => e.ParamName == "options" && e.Message == "Invalid selector options: " + error + " (Parameter 'options')");
     }
 }

@@ -1,5 +1,6 @@
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Devices;
+using Exo.Gpu.Clustering.Diagnostics;
 using Exo.Gpu.Clustering.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
@@ -361,7 +362,7 @@ public class HealthTests
             (GpuHealth.Degraded, GpuHealth.Unhealthy),
             (GpuHealth.Unhealthy, GpuHealth.Healthy));
         changes.Should().OnlyContain(c => c.Device.Uuid == Uuid && c.Timestamp == Start);
-        var logged = logs.Collector.GetSnapshot().Where(r => r.Id.Id == 3000).ToList();
+        var logged = logs.Collector.GetSnapshot().Where(r => r.Id.Id == LogEventIds.HealthChanged).ToList();
         logged.Should().HaveCount(4);
         logged[2].Level.Should().Be(LogLevel.Warning);
         logged[2].Message.Should().Contain("Degraded -> Unhealthy").And.Contain("temperature 97 °C");

@@ -237,7 +237,7 @@ public class RecordValidationTests
             e.Message.Should().Contain(name + " ", $"{name} is invalid");
         }
 
-        e.Message.Should().Contain("got 0").And.Contain("enter 80 / leave 85");
+        e.Message.Should().StartWith("Invalid telemetry options: ").And.Contain("it is 0.").And.Contain("enter 80 / leave 85");
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Backends.Simulated;
 using Exo.Gpu.Clustering.Devices;
+using Exo.Gpu.Clustering.Diagnostics;
 using Exo.Gpu.Clustering.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
@@ -230,7 +231,7 @@ public class TelemetryPollerTests
         var logs = new FakeLoggerFactory();
         await using var rig = new Rig("throw:0@0s", devices: 1, logs: logs);
         await rig.Poller.PollOnceAsync(Guard());
-        var warning = logs.Collector.GetSnapshot().Should().ContainSingle(r => r.Id.Id == 3022).Which;
+        var warning = logs.Collector.GetSnapshot().Should().ContainSingle(r => r.Id.Id == LogEventIds.SampleFailed).Which;
         warning.Level.Should().Be(LogLevel.Warning);
         warning.Message.Should().Contain(rig.Backend.AllDevices[0].Uuid).And.Contain("SIMULATED_ERROR_UNKNOWN");
     }
@@ -253,7 +254,7 @@ public class TelemetryPollerTests
         await using var poller = new TelemetryPoller(backend, collector);
         await poller.PollOnceAsync(Guard());
         collector.GetStatus(Device(0).Uuid).ConsecutiveFailures.Should().Be(1);
-        logs.Collector.GetSnapshot().Should().ContainSingle(r => r.Id.Id == 3023 && r.Exception is NotSupportedException);
+        logs.Collector.GetSnapshot().Should().ContainSingle(r => r.Id.Id == LogEventIds.SampleFailedUnexpectedly && r.Exception is NotSupportedException);
     }
 
     [Fact]
@@ -280,7 +281,7 @@ public class TelemetryPollerTests
 
         // The failed stream is logged, then the pump waits one poll interval on the clock before watching again.
         await time.TimersCreated.WaitAsync(Guard());
-        logs.Collector.GetSnapshot().Should().ContainSingle(r => r.Id.Id == 3024 && r.Level == LogLevel.Error && r.Exception is GpuBackendException);
+        logs.Collector.GetSnapshot().Should().ContainSingle(r => r.Id.Id == LogEventIds.EventStreamFailed && r.Level == LogLevel.Error && r.Exception is GpuBackendException);
         pump.IsCompleted.Should().BeFalse();
         time.Advance(TimeSpan.FromSeconds(1));
         await pump.WaitAsync(Guard());

@@ -1,24 +1,6 @@
 using System.Globalization;
-using Exo.Gpu.Clustering.Devices;
 
 namespace Exo.Gpu.Clustering.Backends.Nvml;
-
-/// <summary>The <c>CUDA_VISIBLE_DEVICES</c> and <c>CUDA_DEVICE_ORDER</c> a process runs with.</summary>
-/// <param name="VisibleDevices">The raw <c>CUDA_VISIBLE_DEVICES</c>; <see langword="null"/> when unset (every device).</param>
-/// <param name="Order">The device order.</param>
-internal readonly record struct CudaVisibilitySettings(string? VisibleDevices, CudaDeviceOrder Order)
-{
-    public static CudaDeviceOrder ParseOrder(string? value) =>
-        string.Equals(value?.Trim(), "PCI_BUS_ID", StringComparison.Ordinal) ? CudaDeviceOrder.PciBusId : CudaDeviceOrder.FastestFirst;
-}
-
-/// <summary>What the visibility rules need to know of one NVML device.</summary>
-/// <param name="NvmlIndex">The NVML index.</param>
-/// <param name="Uuid">The UUID, <c>GPU-…</c>.</param>
-/// <param name="PciBusId">The normalized PCI bus id (<see cref="PciBusIds.Normalize"/>), or <see langword="null"/>.</param>
-/// <param name="ComputeCapability">The compute capability, or <see langword="null"/>.</param>
-/// <param name="MultiprocessorCount">The SM count, or <see langword="null"/>.</param>
-internal sealed record VisibilityDevice(int NvmlIndex, string Uuid, string? PciBusId, ComputeCapability? ComputeCapability, int? MultiprocessorCount);
 
 /// <summary>
 /// Decides which devices a process sees and their CUDA ordinals, following CUDA's rules for <c>CUDA_VISIBLE_DEVICES</c>:
@@ -157,41 +139,5 @@ internal static class CudaVisibility
                 .ThenBy(d => d.PciBusId, StringComparer.Ordinal)
                 .ThenBy(d => d.NvmlIndex),
         ];
-    }
-}
-
-/// <summary>PCI bus ids in one form, so NVML's <c>00000000:18:00.0</c> and CUDA's <c>0000:18:00.0</c> compare equal.</summary>
-internal static class PciBusIds
-{
-    /// <summary>
-    /// <c>domain:bus:device.function</c> (hex, any case, domain of up to 8 digits, optional) as
-    /// <c>DDDDDDDD:BB:DD.F</c> in upper case; <see langword="null"/> when it is not one.
-    /// </summary>
-    public static string? Normalize(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            return null;
-        }
-
-        var parts = value.Trim().Split(':');
-        if (parts.Length is < 2 or > 3)
-        {
-            return null;
-        }
-
-        var domainText = parts.Length == 3 ? parts[0] : "0";
-        var busText = parts[^2];
-        var dot = parts[^1].Split('.');
-        if (dot.Length != 2
-            || !uint.TryParse(domainText, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var domain) || domainText.Length > 8
-            || !uint.TryParse(busText, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var bus) || bus > 0xFF
-            || !uint.TryParse(dot[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var device) || device > 0x1F
-            || !uint.TryParse(dot[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var function) || function > 0x7)
-        {
-            return null;
-        }
-
-        return string.Create(CultureInfo.InvariantCulture, $"{domain:X8}:{bus:X2}:{device:X2}.{function:X}");
     }
 }

@@ -69,7 +69,7 @@ internal sealed unsafe class NvmlEventWatcher
         var result = api.EventSetCreate(&set);
         if (result != NvmlReturn.Success)
         {
-            Log.EventSetCreateFailed(logger, new NvmlErrorName(result));
+            NvmlLog.EventSetCreateFailed(logger, new NvmlErrorName(result));
             exit();
             return null;
         }
@@ -81,21 +81,21 @@ internal sealed unsafe class NvmlEventWatcher
             result = api.GetSupportedEventTypes(entry.Handle, &supported);
             if (result != NvmlReturn.Success)
             {
-                Log.EventRegistrationFailed(logger, entry.Device.Uuid, "nvmlDeviceGetSupportedEventTypes", NvmlErrors.Name(result));
+                NvmlLog.EventRegistrationFailed(logger, entry.Device.Uuid, "nvmlDeviceGetSupportedEventTypes", NvmlErrors.Name(result));
                 continue;
             }
 
             var types = supported & WatchedTypes;
             if (types == 0)
             {
-                Log.EventRegistrationFailed(logger, entry.Device.Uuid, "nvmlDeviceGetSupportedEventTypes", "no watched event type supported");
+                NvmlLog.EventRegistrationFailed(logger, entry.Device.Uuid, "nvmlDeviceGetSupportedEventTypes", "no watched event type supported");
                 continue;
             }
 
             result = api.RegisterEvents(entry.Handle, types, set);
             if (result != NvmlReturn.Success)
             {
-                Log.EventRegistrationFailed(logger, entry.Device.Uuid, "nvmlDeviceRegisterEvents", NvmlErrors.Name(result));
+                NvmlLog.EventRegistrationFailed(logger, entry.Device.Uuid, "nvmlDeviceRegisterEvents", NvmlErrors.Name(result));
                 continue;
             }
 
@@ -105,7 +105,7 @@ internal sealed unsafe class NvmlEventWatcher
         if (devices.Count == 0)
         {
             api.EventSetFree(set);
-            Log.EventsUnavailable(logger, "no device could be registered for events");
+            NvmlLog.EventsUnavailable(logger, "no device could be registered for events");
             exit();
             return null;
         }
@@ -136,7 +136,7 @@ internal sealed unsafe class NvmlEventWatcher
                         Backoff();
                         break;
                     default:
-                        Log.EventWaitFailed(_logger, new NvmlErrorName(result), (int)result);
+                        NvmlLog.EventWaitFailed(_logger, new NvmlErrorName(result), (int)result);
                         Backoff();
                         break;
                 }
@@ -155,7 +155,7 @@ internal sealed unsafe class NvmlEventWatcher
     {
         if (!_devices.TryGetValue(data.Device, out var entry))
         {
-            Log.UnknownEventDevice(_logger);
+            NvmlLog.UnknownEventDevice(_logger);
             return;
         }
 
@@ -165,11 +165,11 @@ internal sealed unsafe class NvmlEventWatcher
         {
             if (Array.IndexOf(ApplicationXids, data.EventData) >= 0)
             {
-                Log.XidSkipped(_logger, uuid, data.EventData);
+                NvmlLog.XidSkipped(_logger, uuid, data.EventData);
             }
             else
             {
-                Log.CriticalXid(_logger, uuid, data.EventData);
+                NvmlLog.CriticalXid(_logger, uuid, data.EventData);
                 _channel.Writer.TryWrite(new GpuDeviceEvent(uuid, GpuDeviceEventKind.CriticalXid, (long)Math.Min(data.EventData, long.MaxValue), now));
             }
         }
@@ -219,7 +219,7 @@ internal sealed unsafe class NvmlEventWatcher
 
         if (reported.Count > 0)
         {
-            Log.GpuLost(_logger, string.Join(", ", reported));
+            NvmlLog.GpuLost(_logger, string.Join(", ", reported));
         }
     }
 

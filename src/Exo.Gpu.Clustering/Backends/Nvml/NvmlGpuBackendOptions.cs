@@ -3,9 +3,21 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Exo.Gpu.Clustering.Backends.Nvml;
 
-/// <summary>Settings of an <see cref="NvmlGpuBackend"/>.</summary>
+/// <summary>
+/// Settings of an <see cref="NvmlGpuBackend"/>: plain settable properties, validated once, when the backend is created
+/// (every invalid value in one <see cref="ArgumentException"/>).
+/// </summary>
 public sealed class NvmlGpuBackendOptions
 {
+    /// <summary>The default of <see cref="EventWaitTimeout"/>: 1 s.</summary>
+    public static readonly TimeSpan DefaultEventWaitTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>The least <see cref="EventWaitTimeout"/>: 1 ms (inclusive).</summary>
+    public static readonly TimeSpan MinEventWaitTimeout = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>The largest <see cref="EventWaitTimeout"/>: 1 minute (inclusive).</summary>
+    public static readonly TimeSpan MaxEventWaitTimeout = TimeSpan.FromMinutes(1);
+
     /// <summary>
     /// The NVML library to load: a file path or a name the dynamic loader resolves. <see langword="null"/> (the default)
     /// searches <c>libnvidia-ml.so.1</c> on Linux (the unversioned <c>libnvidia-ml.so</c> is often absent), and
@@ -21,10 +33,10 @@ public sealed class NvmlGpuBackendOptions
     /// </summary>
     public string? CudaLibraryPath { get; set; }
 
-    /// <summary>The clock that timestamps readings and events and times back-offs; <see cref="TimeProvider.System"/> by default.</summary>
+    /// <summary>The clock that timestamps readings and events and times back-offs; <see cref="TimeProvider.System"/> by default, not <see langword="null"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    /// <summary>The logger; a null logger by default.</summary>
+    /// <summary>The logger; a null logger by default, not <see langword="null"/>.</summary>
     public ILogger<NvmlGpuBackend> Logger { get; set; } = NullLogger<NvmlGpuBackend>.Instance;
 
     /// <summary>
@@ -34,14 +46,15 @@ public sealed class NvmlGpuBackendOptions
     /// </summary>
     public string? CudaVisibleDevices { get; set; } = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES");
 
-    /// <summary>The order CUDA ordinals and the indices of <see cref="CudaVisibleDevices"/> follow. Defaults to the process's <c>CUDA_DEVICE_ORDER</c>.</summary>
+    /// <summary>The order CUDA ordinals and the indices of <see cref="CudaVisibleDevices"/> follow; a defined <see cref="Nvml.CudaDeviceOrder"/>. Defaults to the process's <c>CUDA_DEVICE_ORDER</c>.</summary>
     public CudaDeviceOrder CudaDeviceOrder { get; set; } = CudaVisibilitySettings.ParseOrder(Environment.GetEnvironmentVariable("CUDA_DEVICE_ORDER"));
 
     /// <summary>
     /// The longest one <c>nvmlEventSetWait_v2</c> blocks in <see cref="NvmlGpuBackend.WatchEventsAsync"/>: the loop
-    /// notices a stop within this time. Also the back-off after a failed wait. One second by default; 1 ms to 1 minute.
+    /// notices a stop within this time. Also the back-off after a failed wait. One second by default
+    /// (<see cref="DefaultEventWaitTimeout"/>); <see cref="MinEventWaitTimeout"/> (1 ms) to <see cref="MaxEventWaitTimeout"/> (1 minute).
     /// </summary>
-    public TimeSpan EventWaitTimeout { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan EventWaitTimeout { get; set; } = DefaultEventWaitTimeout;
 
     /// <summary>Reads the process environment (the settings the CUDA driver itself applied); replaced in tests.</summary>
     internal Func<string, string?> ProcessEnvironment { get; set; } = Environment.GetEnvironmentVariable;

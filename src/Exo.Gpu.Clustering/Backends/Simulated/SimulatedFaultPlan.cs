@@ -66,24 +66,6 @@ public sealed class SimulatedFaultPlan
 
     internal static string KindName(SimulatedFaultKind kind) => Array.Find(KindNames, k => k.Kind == kind).Name;
 
-    internal static bool TryParseDuration(string text, out TimeSpan value)
-    {
-        value = default;
-        (string Suffix, double Scale)[] units = [("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)];
-        foreach (var (suffix, scale) in units)
-        {
-            if (text.EndsWith(suffix, StringComparison.Ordinal)
-                && double.TryParse(text.AsSpan(0, text.Length - suffix.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var number)
-                && double.IsFinite(number) && number >= 0 && number * scale < TimeSpan.MaxValue.TotalSeconds)
-            {
-                value = TimeSpan.FromSeconds(number * scale);
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     private static SimulatedFault ParseOne(string raw)
     {
         var colon = raw.IndexOf(':', StringComparison.Ordinal);
@@ -122,7 +104,7 @@ public sealed class SimulatedFaultPlan
         var plus = rest.IndexOf('+', StringComparison.Ordinal);
         if (plus >= 0)
         {
-            if (!TryParseDuration(rest[(plus + 1)..], out var d) || d <= TimeSpan.Zero)
+            if (!DurationText.TryParse(rest[(plus + 1)..], out var d) || d <= TimeSpan.Zero)
             {
                 throw Bad(raw, "the duration after '+' must be a positive time such as 30s");
             }
@@ -131,7 +113,7 @@ public sealed class SimulatedFaultPlan
             rest = rest[..plus];
         }
 
-        if (!TryParseDuration(rest, out var start))
+        if (!DurationText.TryParse(rest, out var start))
         {
             throw Bad(raw, "the start after '@' must be a time such as 10s");
         }

@@ -33,36 +33,12 @@ public sealed class SimulatedGpuBackend : IGpuBackend
 
     /// <summary>Creates a simulated cluster.</summary>
     /// <param name="options">The settings; defaults when <see langword="null"/>.</param>
-    /// <exception cref="ArgumentException">The options are invalid: a null profile, clock or plan, or a fault naming a device the profile lacks.</exception>
+    /// <exception cref="ArgumentException">The options are invalid: a null profile, clock or plan, or a fault naming a device the profile lacks (the message lists every problem).</exception>
     public SimulatedGpuBackend(SimulatedGpuBackendOptions? options = null)
     {
         options ??= new SimulatedGpuBackendOptions();
-        if (options.Profile is null)
-        {
-            throw new ArgumentException("Profile must not be null.", nameof(options));
-        }
-
-        if (options.TimeProvider is null)
-        {
-            throw new ArgumentException("TimeProvider must not be null.", nameof(options));
-        }
-
-        if (options.FaultPlan is null)
-        {
-            throw new ArgumentException("FaultPlan must not be null.", nameof(options));
-        }
-
+        SimulatedGpuBackendOptionsValidator.ThrowIfInvalid(options, nameof(options));
         _specs = [.. options.Profile.Devices];
-        foreach (var fault in options.FaultPlan.Faults)
-        {
-            if (fault.DeviceIndex >= _specs.Length)
-            {
-                throw new ArgumentException(
-                    string.Create(CultureInfo.InvariantCulture, $"Fault '{fault}' names device {fault.DeviceIndex}, but the profile has {_specs.Length} devices."),
-                    nameof(options));
-            }
-        }
-
         _time = options.TimeProvider;
         _start = _time.GetUtcNow();
         _seed = unchecked((ulong)options.Seed);

@@ -1,17 +1,23 @@
 namespace Exo.Gpu.Clustering.Backends.Simulated;
 
-/// <summary>Settings of a <see cref="SimulatedGpuBackend"/>.</summary>
+/// <summary>
+/// Settings of a <see cref="SimulatedGpuBackend"/>: plain settable properties, validated once, when the backend is
+/// created (every invalid value in one <see cref="ArgumentException"/>).
+/// </summary>
 public sealed class SimulatedGpuBackendOptions
 {
-    /// <summary>The devices to simulate; <see cref="SimulatedClusterProfile.Homogeneous"/> (8 × 80 GB) by default.</summary>
+    /// <summary>The default of <see cref="Seed"/>: 1.</summary>
+    public const int DefaultSeed = 1;
+
+    /// <summary>The devices to simulate; <see cref="SimulatedClusterProfile.Homogeneous"/> (8 × 80 GB) by default, not <see langword="null"/>.</summary>
     public SimulatedClusterProfile Profile { get; set; } = SimulatedClusterProfile.Homogeneous();
 
-    /// <summary>The seed of every random choice; the same seed and clock give the same readings, bit for bit.</summary>
-    public int Seed { get; set; } = 1;
+    /// <summary>The seed of every random choice (any value; 1 by default, <see cref="DefaultSeed"/>); the same seed and clock give the same readings, bit for bit.</summary>
+    public int Seed { get; set; } = DefaultSeed;
 
-    /// <summary>The clock; <see cref="TimeProvider.System"/> by default. Tests pass a fake one.</summary>
+    /// <summary>The clock; <see cref="TimeProvider.System"/> by default, not <see langword="null"/>. Tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    /// <summary>Faults to inject, timed from the backend's creation; none by default.</summary>
+    /// <summary>Faults to inject, timed from the backend's creation; none by default, not <see langword="null"/>. Every fault names a device of <see cref="Profile"/>.</summary>
     public SimulatedFaultPlan FaultPlan { get; set; } = SimulatedFaultPlan.None;
 }

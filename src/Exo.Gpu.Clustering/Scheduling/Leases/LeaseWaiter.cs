@@ -1,0 +1,60 @@
+namespace Exo.Gpu.Clustering.Scheduling;
+
+/// <summary>
+/// A request waiting in <see cref="DeviceSelector.AcquireAsync"/>: a node of the <see cref="WaitQueue"/> and its
+/// completion. Its links and <see cref="Queued"/> are set and cleared by the queue, under the selector's lock.
+/// </summary>
+/// <param name="owner">The selector it waits on.</param>
+/// <param name="request">What it waits for.</param>
+/// <param name="enqueuedTimestamp">When it was queued (<see cref="TimeProvider.GetTimestamp"/>).</param>
+internal sealed class LeaseWaiter(DeviceSelector owner, GpuRequest request, long enqueuedTimestamp)
+    : TaskCompletionSource<GpuLease>(TaskCreationOptions.RunContinuationsAsynchronously)
+{
+    /// <summary>The selector it waits on (its cancellation callback removes it there).</summary>
+    public DeviceSelector Owner { get; } = owner;
+
+    /// <summary>What it waits for.</summary>
+    public GpuRequest Request { get; } = request;
+
+    /// <summary>When it was queued (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    public long EnqueuedTimestamp { get; } = enqueuedTimestamp;
+
+    /// <summary>The waiter queued before it, or <see langword="null"/> at the head.</summary>
+    public LeaseWaiter? Previous;
+
+    /// <summary>The waiter queued after it, or <see langword="null"/> at the tail.</summary>
+    public LeaseWaiter? Next;
+
+    /// <summary>Whether it is in the queue.</summary>
+    public bool Queued;
+
+    /// <summary>The caller's token registration; unregistered (never waited for) when granted.</summary>
+    public CancellationTokenRegistration Registration;
+
+    /// <summary>
+    /// Registers the caller's token (after queuing, outside <paramref name="gate"/>, as the callback may run at once):
+    /// kept while the waiter is queued, dropped at once if it has already left the queue.
+    /// </summary>
+    /// <param name="gate">The selector's lock, under which <see cref="Queued"/> changes.</param>
+    /// <param name="onCancel">Removes the waiter from the queue and cancels it.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    public void RegisterCancellation(Lock gate, Action<object?, CancellationToken> onCancel, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return;
+        }
+
+        var registration = cancellationToken.UnsafeRegister(onCancel, this);
+        lock (gate)
+        {
+            if (Queued)
+            {
+                Registration = registration;
+                return;
+            }
+        }
+
+        registration.Unregister();
+    }
+}

@@ -1,0 +1,283 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace Exo.Gpu.Clustering.Scheduling;
+
+/// <summary>
+/// Filters, ranks and picks: runs the state rules (<see cref="EligibilityRules"/>) over the slots a request's static
+/// constraints allow, ranks the eligible devices by the request's strategy (<see cref="GpuSelectionStrategy"/>) and
+/// picks as many as it needs. Allocates nothing: the candidates live on the stack, or in a pooled array above
+/// <see cref="StackLimit"/> devices. Owns the round-robin counter and the random strategies' position, both advanced
+/// atomically, so it needs no lock; the callers that reserve what it picks hold the selector's lock.
+/// </summary>
+[DebuggerDisplay("Default = {_defaultStrategy}, RoundRobin = {_roundRobin}, Draws = {_draws}")]
+internal sealed class Ranker
+{
+    /// <summary>Above this many devices, candidate buffers come from the array pool instead of the stack.</summary>
+    private const int StackLimit = 128;
+
+    /// <summary>The eligibility rules.</summary>
+    private readonly EligibilityRules _rules;
+
+    /// <summary>The score of <see cref="GpuSelectionStrategy.BestScore"/> and the random strategies.</summary>
+    private readonly Scorer _scorer;
+
+    /// <summary>The lease accounting (reserved bytes and active leases per device), read without its lock.</summary>
+    private readonly LeaseLedger _ledger;
+
+    /// <summary>The strategy for requests that name none.</summary>
+    private readonly GpuSelectionStrategy _defaultStrategy;
+
+    /// <summary>How many of the best devices <see cref="GpuSelectionStrategy.RandomTopK"/> draws from.</summary>
+    private readonly int _topK;
+
+    /// <summary>The random strategies' seed.</summary>
+    private readonly ulong _seed;
+
+    /// <summary>The round-robin counter.</summary>
+    private long _roundRobin;
+
+    /// <summary>How many random draws have been made (the random strategies' position in their sequence).</summary>
+    private long _draws;
+
+    public Ranker(DeviceSelectorOptions options, EligibilityRules rules, Scorer scorer, LeaseLedger ledger)
+    {
+        _rules = rules;
+        _scorer = scorer;
+        _ledger = ledger;
+        _defaultStrategy = options.DefaultStrategy;
+        _topK = options.RandomTopK;
+#pragma warning disable CA5394 // Scheduling randomness, not security.
+        _seed = unchecked((ulong)(options.Seed ?? Random.Shared.Next()));
+#pragma warning restore CA5394
+    }
+
+    /// <summary>The request's strategy, or the default.</summary>
+    public GpuSelectionStrategy StrategyOf(GpuRequest request) => request.Strategy ?? _defaultStrategy;
+
+    /// <summary>
+    /// Filters, ranks and picks <c>chosen.Length</c> devices into <paramref name="chosen"/> (slots, best first).
+    /// <paramref name="advance"/> moves the round-robin counter and the random sequence on; explanations peek without
+    /// moving them.
+    /// </summary>
+    /// <returns>Whether enough devices are eligible.</returns>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public bool TrySelect<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance)
+        where TStates : struct, IStateReader
+    {
+        // The stack buffer lives in a method without loops, so that the scanning method below is tiered up with
+        // profile data like any other (a method with both loops and stackalloc is compiled once, without it).
+        if (IsSingle(request, chosen.Length))
+        {
+            return Scan(states, request, resolved, table, chosen, advance, default);
+        }
+
+        if (table.Count > StackLimit)
+        {
+            return TrySelectRented(states, request, resolved, table, chosen, advance);
+        }
+
+        return TrySelectOnStack(states, request, resolved, table, chosen, advance);
+    }
+
+    /// <summary>The candidate list on the stack, in its own method so the single-device path carries no stack buffer (nor its guard).</summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TrySelectOnStack<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance)
+        where TStates : struct, IStateReader
+    {
+        Span<Candidate> candidates = stackalloc Candidate[table.Count];
+        return Scan(states, request, resolved, table, chosen, advance, candidates);
+    }
+
+    private bool TrySelectRented<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance)
+        where TStates : struct, IStateReader
+    {
+        var rented = ArrayPool<Candidate>.Shared.Rent(table.Count);
+        try
+        {
+            return Scan(states, request, resolved, table, chosen, advance, rented);
+        }
+        finally
+        {
+            ArrayPool<Candidate>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>One device by a deterministic strategy (the common case): the scan keeps the best in hand and needs no candidate list.</summary>
+    private bool IsSingle(GpuRequest request, int count) =>
+        count == 1 && StrategyOf(request) is not (GpuSelectionStrategy.RandomTopK or GpuSelectionStrategy.PowerOfTwoChoices);
+
+    /// <summary>
+    /// Filters, ranks and picks <c>chosen.Length</c> devices, using <paramref name="candidates"/> (at least one entry
+    /// per device, or empty for a single deterministic pick) as scratch, so it allocates nothing.
+    /// </summary>
+    private bool Scan<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance, Span<Candidate> candidates)
+        where TStates : struct, IStateReader
+    {
+        var count = chosen.Length;
+        if (resolved.AllowedCount < count)
+        {
+            return false;
+        }
+
+        var strategy = StrategyOf(request);
+        var n = table.Count;
+        var start = 0;
+        if (strategy == GpuSelectionStrategy.RoundRobin)
+        {
+            var ticket = advance ? Interlocked.Increment(ref _roundRobin) - 1 : Volatile.Read(ref _roundRobin);
+            start = (int)((ulong)ticket % (ulong)n);
+        }
+
+        var m = 0;
+        var allowed = resolved.Allowed;
+        var capacity = table.Capacity;
+        var ledger = _ledger;
+        var rules = _rules;
+        var needAge = request.MaxTelemetryAge.HasValue;
+        var single = IsSingle(request, count);
+
+        // When the static constraints allow one device for a one-device request (a pinned request, a one-device
+        // cluster), it is taken if eligible: there is nothing to rank.
+        var rank = !(single && resolved.AllowedCount == 1);
+        var best = default(Candidate);
+        for (var slot = 0; slot < n; slot++)
+        {
+            if (!allowed[slot])
+            {
+                continue;
+            }
+
+            var reading = new Reading(states.Get(slot), needAge);
+            var reserved = ledger.ReservedBytes(slot);
+            var leases = ledger.LeaseCount(slot);
+            if (!rules.PassesState(request, reading, capacity[slot], reserved, leases, default(NoReasons), out var available))
+            {
+                continue;
+            }
+
+            var c = new Candidate
+            {
+                Slot = slot,
+                Key = rank ? Key(strategy, reading, available, table, slot, start) : 0,
+                Reserved = reserved,
+                Leases = leases,
+            };
+            if (single)
+            {
+                if (m++ == 0 || Candidate.Better(c, best))
+                {
+                    best = c;
+                }
+            }
+            else
+            {
+                candidates[m++] = c;
+            }
+        }
+
+        if (m < count)
+        {
+            return false;
+        }
+
+        if (single)
+        {
+            chosen[0] = best.Slot;
+            return true;
+        }
+
+        Pick(strategy, candidates[..m], chosen, advance);
+        return true;
+    }
+
+    /// <summary>The strategy's ranking key of an eligible device: higher is better.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private double Key(GpuSelectionStrategy strategy, Reading reading, long available, SlotTable table, int slot, int roundRobinStart) => strategy switch
+    {
+        GpuSelectionStrategy.MostFreeMemory => available,
+        GpuSelectionStrategy.LeastUtilized => reading.HasUtilization ? -reading.Utilization : -1000,
+        GpuSelectionStrategy.BestFit => -available,
+        GpuSelectionStrategy.RoundRobin => -((slot - roundRobinStart + table.Count) % table.Count),
+        _ => _scorer.Total(reading, available, table),
+    };
+
+    /// <summary>Picks <c>chosen.Length</c> of the eligible <paramref name="candidates"/> by the strategy.</summary>
+    private void Pick(GpuSelectionStrategy strategy, Span<Candidate> candidates, Span<int> chosen, bool advance)
+    {
+        var count = chosen.Length;
+        var m = candidates.Length;
+        if (strategy is GpuSelectionStrategy.RandomTopK or GpuSelectionStrategy.PowerOfTwoChoices)
+        {
+            var draws = 2 * count;
+            var position = advance ? Interlocked.Add(ref _draws, draws) - draws : Volatile.Read(ref _draws);
+            var random = new SplitMix(_seed, position);
+            if (strategy == GpuSelectionStrategy.RandomTopK)
+            {
+                var k = Math.Min(m, Math.Max(_topK, count));
+                SortBest(candidates, k);
+                for (var i = 0; i < count; i++)
+                {
+                    Swap(candidates, i, i + random.Next(k - i));
+                    chosen[i] = candidates[i].Slot;
+                }
+            }
+            else
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var left = m - i;
+                    if (left > 1)
+                    {
+                        var a = i + random.Next(left);
+                        var b = i + random.Next(left - 1);
+                        if (b >= a)
+                        {
+                            b++;
+                        }
+
+                        Swap(candidates, i, Candidate.Better(candidates[a], candidates[b]) ? a : b);
+                    }
+
+                    chosen[i] = candidates[i].Slot;
+                }
+            }
+
+            return;
+        }
+
+        SortBest(candidates, count);
+        for (var i = 0; i < count; i++)
+        {
+            chosen[i] = candidates[i].Slot;
+        }
+    }
+
+    /// <summary>Moves the best <paramref name="k"/> candidates, in order, to the front (partial selection sort: k is small).</summary>
+    private static void SortBest(Span<Candidate> candidates, int k)
+    {
+        for (var i = 0; i < k; i++)
+        {
+            var best = i;
+            for (var j = i + 1; j < candidates.Length; j++)
+            {
+                if (Candidate.Better(candidates[j], candidates[best]))
+                {
+                    best = j;
+                }
+            }
+
+            Swap(candidates, i, best);
+        }
+    }
+
+    private static void Swap(Span<Candidate> candidates, int i, int j)
+    {
+        if (i != j)
+        {
+            (candidates[i], candidates[j]) = (candidates[j], candidates[i]);
+        }
+    }
+}
