@@ -37,6 +37,28 @@ public class LeaseLedgerTests
         selector.FindInvariantViolation().Should().Be("granted 1 ≠ released 0 + revoked 0 + active and not revoked 0.");
     }
 
+    [Fact]
+    public async Task Attach_DeviceRejoinsSmallerWhileLeased_IsNoViolationAndNewGrantsFitTheNewCapacity()
+    {
+        var source = Uniform(2);
+        var selector = Selectors.Create(source);
+        selector.TryAcquire(new GpuRequest { MemoryBytes = 70 * GiB, IncludeIndexes = [0] }, out var big).Should().BeTrue();
+
+        // The device comes back with 40 GiB (say, a MIG reconfiguration): the 70 GiB granted before stay reserved.
+        source.Replace(0, Device(0, 40 * GiB));
+        source.SetSample(0, Sample(40 * GiB));
+        selector.Explain(new GpuRequest()).Devices[0].CapacityBytes.Should().Be(39 * GiB + (GiB / 2));
+        selector.FindInvariantViolation().Should().BeNull("reservations granted within the earlier capacity are not an oversubscription");
+        selector.TryAcquire(new GpuRequest { IncludeIndexes = [0] }, out _).Should().BeFalse("nothing is free below the new capacity");
+
+        await big.DisposeAsync();
+        selector.FindInvariantViolation().Should().BeNull();
+        selector.TryAcquire(new GpuRequest { MemoryBytes = 39 * GiB, IncludeIndexes = [0] }, out var fits).Should().BeTrue();
+        selector.TryAcquire(new GpuRequest { MemoryBytes = GiB, IncludeIndexes = [0] }, out _).Should().BeFalse();
+        await fits.DisposeAsync();
+        selector.FindInvariantViolation().Should().BeNull();
+    }
+
 #if DEBUG
     [Fact]
     public void AssertInvariants_ReservationCorrupted_ThrowsInvalidOperationException()
