@@ -19,7 +19,10 @@ namespace Exo.Gpu.Clustering.Scheduling;
 /// </remarks>
 public readonly struct GpuLease : IAsyncDisposable, IDisposable, IEquatable<GpuLease>
 {
+    /// <summary>The pooled record of the grant; <see langword="null"/> for <c>default(GpuLease)</c>.</summary>
     private readonly LeaseCore? _core;
+
+    /// <summary>The record's generation when granted: the handle is live while the record's matches.</summary>
     private readonly int _generation;
 
     internal GpuLease(LeaseCore core, int generation)

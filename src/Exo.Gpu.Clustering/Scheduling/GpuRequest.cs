@@ -19,18 +19,43 @@ namespace Exo.Gpu.Clustering.Scheduling;
 /// </remarks>
 public sealed class GpuRequest
 {
+    /// <summary>Backs <see cref="MemoryBytes"/>.</summary>
     private readonly long _memoryBytes;
+
+    /// <summary>Backs <see cref="DeviceCount"/>.</summary>
     private readonly int _deviceCount = 1;
+
+    /// <summary>Backs <see cref="Strategy"/>.</summary>
     private readonly GpuSelectionStrategy? _strategy;
+
+    /// <summary>Backs <see cref="MinComputeCapability"/>.</summary>
     private readonly ComputeCapability? _minComputeCapability;
+
+    /// <summary>Backs <see cref="MaxComputeCapability"/>.</summary>
     private readonly ComputeCapability? _maxComputeCapability;
+
+    /// <summary>Backs <see cref="MaxUtilizationPercent"/>.</summary>
     private readonly double? _maxUtilizationPercent;
+
+    /// <summary>Backs <see cref="MaxTemperatureC"/>.</summary>
     private readonly double? _maxTemperatureC;
+
+    /// <summary>Backs <see cref="MaxTelemetryAge"/>.</summary>
     private readonly TimeSpan? _maxTelemetryAge;
+
+    /// <summary>Backs <see cref="IncludeIndexes"/> (sorted, distinct).</summary>
     private readonly int[]? _includeIndexes;
+
+    /// <summary>Backs <see cref="ExcludeIndexes"/> (sorted, distinct).</summary>
     private readonly int[]? _excludeIndexes;
+
+    /// <summary>Backs <see cref="IncludeUuids"/>.</summary>
     private readonly string[]? _includeUuids;
+
+    /// <summary>Backs <see cref="ExcludeUuids"/>.</summary>
     private readonly string[]? _excludeUuids;
+
+    /// <summary>Backs <see cref="NamePattern"/> (compiled).</summary>
     private readonly NamePattern? _namePattern;
 
     /// <summary>What the selector last derived from this request for one device set (replaced, never mutated).</summary>

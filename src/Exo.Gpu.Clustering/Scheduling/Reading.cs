@@ -14,14 +14,28 @@ namespace Exo.Gpu.Clustering.Scheduling;
 [StructLayout(LayoutKind.Auto)]
 internal readonly struct Reading
 {
+    /// <summary>The judged health.</summary>
     public readonly GpuHealth Health;
+
+    /// <summary>Whether the latest reading is fresh (younger than the staleness limit).</summary>
     public readonly bool Fresh;
+
     /// <summary>The sample's age; <see cref="TimeSpan.Zero"/> for a fresh sample when it was not asked for.</summary>
     public readonly TimeSpan Age;
+
+    /// <summary>Utilization in percent; NaN when not reported.</summary>
     public readonly double Utilization;
+
+    /// <summary>Temperature in °C; NaN when not reported.</summary>
     public readonly double Temperature;
+
+    /// <summary>Power draw in W; NaN when not reported.</summary>
     public readonly double Power;
+
+    /// <summary>Power limit in W; NaN when not reported.</summary>
     public readonly double PowerLimit;
+
+    /// <summary>Free memory in bytes; -1 when not reported.</summary>
     public readonly long MemoryFree;
 
     /// <summary>Reads a state.</summary>

@@ -69,6 +69,18 @@ internal sealed class FakeDeviceStateSource : IDeviceStateSource
         }
     }
 
+    /// <summary>Replaces the device at a slot (a new device set version), as a device that rejoins with other facts.</summary>
+    public void Replace(int slot, GpuDevice device)
+    {
+        lock (_gate)
+        {
+            var devices = (GpuDevice[])_devices.Clone();
+            devices[slot] = device;
+            _devices = devices;
+            _version++;
+        }
+    }
+
     public void Set(int slot, DeviceState state)
     {
         lock (_gate)

@@ -35,65 +35,20 @@ internal sealed class EligibilityRules
     }
 
     /// <summary>Every static rule: identity, then model and capacity.</summary>
+    /// <returns>Whether the device passes (for a collecting sink: whether nothing has been rejected so far).</returns>
     public static bool PassesStatic<TSink>(GpuRequest request, SlotTable table, int slot, TSink sink)
-        where TSink : struct, IRejectionSink
-    {
-        if (!PassesIdentity(request, table.Devices[slot], sink))
-        {
-            return false;
-        }
-
-        return PassesModelAndCapacity(request, table, slot, sink);
-    }
+        where TSink : struct, IRejectionSink =>
+        Identity(request, table.Devices[slot], sink) && ModelAndCapacity(request, table, slot, sink) && sink.Accepted;
 
     /// <summary>The identity rules: the request's exclude lists, then its include lists.</summary>
     /// <returns>Whether the device passes (for a collecting sink: whether nothing has been rejected so far).</returns>
     public static bool PassesIdentity<TSink>(GpuRequest request, GpuDevice device, TSink sink)
-        where TSink : struct, IRejectionSink
-    {
-        if (request.IsExcludedIndex(device.Index) && !sink.Reject(new ExcludedByIndex(device.Index)))
-        {
-            return false;
-        }
-
-        if (request.IsExcludedUuid(device.Uuid) && !sink.Reject(default(ExcludedByUuid)))
-        {
-            return false;
-        }
-
-        if (request.HasIncludes && !request.IsIncludedIndex(device.Index) && !request.IsIncludedUuid(device.Uuid) && !sink.Reject(default(NotIncluded)))
-        {
-            return false;
-        }
-
-        return sink.Accepted;
-    }
+        where TSink : struct, IRejectionSink => Identity(request, device, sink) && sink.Accepted;
 
     /// <summary>The model rules (name pattern, compute capability) and the capacity rule (the request fits the device at all).</summary>
     /// <returns>Whether the device passes (for a collecting sink: whether nothing has been rejected so far).</returns>
     public static bool PassesModelAndCapacity<TSink>(GpuRequest request, SlotTable table, int slot, TSink sink)
-        where TSink : struct, IRejectionSink
-    {
-        var device = table.Devices[slot];
-        if (request.CompiledNamePattern is { } pattern && !pattern.IsMatch(device.Name) && !sink.Reject(new NameMismatch(device.Name, pattern.Pattern)))
-        {
-            return false;
-        }
-
-        if (!ComputeCapabilityAllowed(request, device.ComputeCapability)
-            && !sink.Reject(new ComputeCapabilityOutOfRange(device.ComputeCapability, request.MinComputeCapability, request.MaxComputeCapability)))
-        {
-            return false;
-        }
-
-        var capacity = table.Capacity[slot];
-        if (capacity < request.MemoryBytes && !sink.Reject(new LargerThanCapacity(request.MemoryBytes, capacity, device.TotalMemoryBytes, table.HeadroomBytes)))
-        {
-            return false;
-        }
-
-        return sink.Accepted;
-    }
+        where TSink : struct, IRejectionSink => ModelAndCapacity(request, table, slot, sink) && sink.Accepted;
 
     /// <summary>
     /// The state rules, on a device that passes the static ones (as the hot path knows from
@@ -179,6 +134,55 @@ internal sealed class EligibilityRules
         }
 
         return sink.Accepted;
+    }
+
+    /// <summary>The identity rules.</summary>
+    /// <returns>Whether to go on judging: <see langword="false"/> once the sink stopped the judgement at a rejection.</returns>
+    private static bool Identity<TSink>(GpuRequest request, GpuDevice device, TSink sink)
+        where TSink : struct, IRejectionSink
+    {
+        if (request.IsExcludedIndex(device.Index) && !sink.Reject(new ExcludedByIndex(device.Index)))
+        {
+            return false;
+        }
+
+        if (request.IsExcludedUuid(device.Uuid) && !sink.Reject(default(ExcludedByUuid)))
+        {
+            return false;
+        }
+
+        if (request.HasIncludes && !request.IsIncludedIndex(device.Index) && !request.IsIncludedUuid(device.Uuid) && !sink.Reject(default(NotIncluded)))
+        {
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>The model and capacity rules.</summary>
+    /// <returns>Whether to go on judging: <see langword="false"/> once the sink stopped the judgement at a rejection.</returns>
+    private static bool ModelAndCapacity<TSink>(GpuRequest request, SlotTable table, int slot, TSink sink)
+        where TSink : struct, IRejectionSink
+    {
+        var device = table.Devices[slot];
+        if (request.CompiledNamePattern is { } pattern && !pattern.IsMatch(device.Name) && !sink.Reject(new NameMismatch(device.Name, pattern.Pattern)))
+        {
+            return false;
+        }
+
+        if (!ComputeCapabilityAllowed(request, device.ComputeCapability)
+            && !sink.Reject(new ComputeCapabilityOutOfRange(device.ComputeCapability, request.MinComputeCapability, request.MaxComputeCapability)))
+        {
+            return false;
+        }
+
+        var capacity = table.Capacity[slot];
+        if (capacity < request.MemoryBytes && !sink.Reject(new LargerThanCapacity(request.MemoryBytes, capacity, device.TotalMemoryBytes, table.HeadroomBytes)))
+        {
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>Whether a compute capability is within the request's range (an unknown one is not, when there is a range).</summary>

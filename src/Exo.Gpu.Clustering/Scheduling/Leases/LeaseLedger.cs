@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Exo.Gpu.Clustering.Devices;
 
 namespace Exo.Gpu.Clustering.Scheduling;
@@ -74,6 +75,12 @@ internal sealed class LeaseLedger
     private long[] _limit;
 
     /// <summary>
+    /// Whether some slot's <see cref="_limit"/> is above its capacity (a device rejoined smaller while leases were
+    /// held): only then does a release that empties a slot lower the slot's bound, so the common release pays nothing.
+    /// </summary>
+    private bool _limitRaised;
+
+    /// <summary>
     /// Per slot: the source of the token shared by every single-device lease granted on the device since its last
     /// revocation; created on first use, cancelled and cleared when the device's leases are revoked.
     /// </summary>
@@ -137,9 +144,11 @@ internal sealed class LeaseLedger
             _deviceTokens = tokens;
         }
 
+        _limitRaised = false;
         for (var slot = 0; slot < table.Count; slot++)
         {
             _limit[slot] = _leases[slot] == 0 ? table.Capacity[slot] : Math.Max(_limit[slot], table.Capacity[slot]);
+            _limitRaised |= _limit[slot] > table.Capacity[slot];
         }
 
         _table = table;
@@ -207,6 +216,7 @@ internal sealed class LeaseLedger
     /// <param name="revoked">Whether the lease had been revoked (then it was counted then, and is not counted as released).</param>
     /// <param name="tokenSource">A gang's own token source, to dispose outside the lock; <see langword="null"/> otherwise.</param>
     /// <returns>Whether this call released it (<see langword="false"/>: it was released already).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Release(LeaseCore core, int generation, out bool revoked, out CancellationTokenSource? tokenSource)
     {
         if (core.Generation != generation || !core.Active)
@@ -445,7 +455,7 @@ internal sealed class LeaseLedger
     {
         Volatile.Write(ref _reserved[slot], _reserved[slot] - bytes);
         Volatile.Write(ref _leases[slot], _leases[slot] - 1);
-        if (_leases[slot] == 0 && slot < _table.Count)
+        if (_limitRaised && _leases[slot] == 0 && slot < _table.Count)
         {
             // The slot is empty: from now on its bound is its capacity now.
             _limit[slot] = _table.Capacity[slot];
