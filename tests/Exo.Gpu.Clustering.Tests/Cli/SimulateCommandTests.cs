@@ -47,7 +47,17 @@ public class SimulateCommandTests
         devices.Sum(d => d.GetProperty("jobsRun").GetInt32()).Should().BeGreaterThanOrEqualTo(completed);
         foreach (var d in devices)
         {
-            d.GetProperty("peakReservedBytes").GetInt64().Should().BeGreaterThanOrEqualTo(0);
+            var peak = d.GetProperty("peakReservedBytes").GetInt64();
+            if (d.GetProperty("jobsRun").GetInt32() > 0)
+            {
+                peak.Should().BePositive("a device that ran a job had memory reserved");
+            }
+            else
+            {
+                peak.Should().Be(0, "a device that ran no job had nothing reserved");
+            }
+
+            peak.Should().BeLessThanOrEqualTo(80L << 30, "a lease never reserves more than the device's memory");
             d.GetProperty("meanUtilizationPercent").GetDouble().Should().BeInRange(0, 100);
         }
 
