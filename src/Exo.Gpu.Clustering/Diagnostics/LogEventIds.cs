@@ -86,6 +86,15 @@ internal static class LogEventIds
     /// <summary>A poll tick failed.</summary>
     public const int TickFailed = 226;
 
+    /// <summary>A device's reading abandoned at its timeout has still not returned at a later tick (counted as a failure).</summary>
+    public const int SampleStillPending = 227;
+
+    /// <summary>The backend's event stream ignored the poller's cancellation and was abandoned.</summary>
+    public const int EventStreamAbandoned = 228;
+
+    /// <summary>The poller's loops had not ended within the stop bound and were abandoned.</summary>
+    public const int PollerStopTimedOut = 229;
+
     /// <summary>Leases on a device were revoked.</summary>
     public const int LeasesRevoked = 301;
 

@@ -91,10 +91,18 @@ internal sealed class DeviceSlot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Exit() => Volatile.Write(ref _sequence, _sequence + 1);
 
-    /// <summary>Appends a validated reading and judges it.</summary>
-    /// <exception cref="GpuSampleValidationException">The reading is older than the newest one kept; nothing changed.</exception>
+    /// <summary>
+    /// Appends a validated reading received at <paramref name="received"/> (monotonic ticks) and judges it. The
+    /// reading's own timestamp is not looked at: a reading is never refused for its wall-clock stamp.
+    /// </summary>
+    /// <param name="sample">The reading.</param>
+    /// <param name="received">When the collector received it (<see cref="MonotonicClock.Now"/>); a time before the
+    /// newest reading's (two threads recording one device) is raised to it, so received times never decrease.</param>
+    /// <param name="settings">The settings.</param>
+    /// <returns><see cref="RecordOutcome.HealthMayChange"/> only when the verdict this reading implies differs from
+    /// the published health, so an unchanged verdict never takes the collector's health lock.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public RecordOutcome Record(in GpuSample sample, TelemetrySettings settings)
+    public RecordOutcome Record(in GpuSample sample, long received, TelemetrySettings settings)
     {
         Enter();
         if (_lost)
@@ -103,27 +111,22 @@ internal sealed class DeviceSlot
             return RecordOutcome.Lost;
         }
 
-        var ticks = sample.TimestampUtcTicks;
         if (_ring.Count != 0)
         {
-            var newest = _ring.Newest.TimestampUtcTicks;
-            if (ticks < newest)
-            {
-                Exit();
-                SampleValidator.ThrowOutOfOrder(sample, newest);
-            }
+            received = Math.Max(received, _ring.NewestReceived);
         }
 
-        _ring.Append(sample);
+        _ring.Append(sample, received);
         if (settings.MaxAgeTicks != 0)
         {
-            _ring.EvictOlderThan(ticks - settings.MaxAgeTicks);
+            _ring.EvictOlderThan(received - settings.MaxAgeTicks);
         }
 
-        _rules.OnSample(sample, settings);
+        _rules.OnSample(sample, received, settings);
 
-        // The health this reading implies if it is fresh; the collector re-judges against the clock only when it differs.
-        var candidate = Judge(_lost, _rules.CriticalEventUntil != 0, _rules.FailureLevel, fresh: true, _rules.SampleLevel);
+        // The health now: the reading was just received, so it is fresh. Exact, so the collector re-judges (under its
+        // health lock) only when the verdict really changes.
+        var candidate = Judge(false, _rules.CriticalEventActive(received), _rules.FailureLevel, fresh: true, _rules.SampleLevel);
         var outcome = candidate != Published ? RecordOutcome.HealthMayChange : RecordOutcome.Recorded;
         Exit();
         return outcome;
@@ -147,14 +150,16 @@ internal sealed class DeviceSlot
     }
 
     /// <summary>Marks a critical event (a critical Xid or a double-bit ECC error).</summary>
+    /// <param name="reason">The event, in words.</param>
+    /// <param name="until">Until when (monotonic ticks, exclusive) it keeps the device Unhealthy; <see cref="long.MaxValue"/> until it rejoins.</param>
     /// <returns>Whether it counted (the device is not lost).</returns>
-    public bool RecordCriticalEvent(string reason, long untilUtcTicks)
+    public bool RecordCriticalEvent(string reason, long until)
     {
         Enter();
         var lost = _lost;
         if (!lost)
         {
-            _rules.CriticalEventUntil = Math.Max(_rules.CriticalEventUntil, untilUtcTicks);
+            _rules.CriticalEventUntil = Math.Max(_rules.CriticalEventUntil, until);
             _eventReason = reason;
         }
 
@@ -218,6 +223,7 @@ internal sealed class DeviceSlot
                     _lost,
                     count != 0,
                     count != 0 ? _ring.Newest : default,
+                    count != 0 ? _ring.NewestReceived : 0,
                     _rules.SampleLevel,
                     _rules.FailureLevel,
                     _rules.ConsecutiveFailures,
@@ -236,8 +242,8 @@ internal sealed class DeviceSlot
         }
     }
 
-    /// <summary>The scheduling state at <paramref name="nowUtcTicks"/>, read like <see cref="ReadSnapshot"/> (no lock, no allocation).</summary>
-    public DeviceState ReadState(long nowUtcTicks, long stalenessTicks)
+    /// <summary>The scheduling state at <paramref name="now"/> (monotonic ticks), read like <see cref="ReadSnapshot"/> (no lock, no allocation).</summary>
+    public DeviceState ReadState(long now, long stalenessTicks)
     {
         var spinner = default(SpinWait);
         while (true)
@@ -248,15 +254,16 @@ internal sealed class DeviceSlot
                 var lost = _lost;
                 var count = _ring.Count;
                 var sample = count != 0 ? _ring.Newest : default;
+                var received = count != 0 ? _ring.NewestReceived : 0;
                 var sampleLevel = _rules.SampleLevel;
                 var failureLevel = _rules.FailureLevel;
                 var eventUntil = _rules.CriticalEventUntil;
                 Volatile.ReadBarrier();
                 if (Volatile.Read(ref _sequence) == seq)
                 {
-                    var fresh = !lost && count != 0 && IsFresh(sample.TimestampUtcTicks, nowUtcTicks, stalenessTicks);
-                    var health = Judge(lost, eventUntil != 0 && nowUtcTicks < eventUntil, failureLevel, fresh, sampleLevel);
-                    var age = count != 0 ? TimeSpan.FromTicks(Math.Max(0, nowUtcTicks - sample.TimestampUtcTicks)) : TimeSpan.MaxValue;
+                    var fresh = !lost && count != 0 && IsFresh(received, now, stalenessTicks);
+                    var health = Judge(lost, eventUntil != 0 && now < eventUntil, failureLevel, fresh, sampleLevel);
+                    var age = count != 0 ? TimeSpan.FromTicks(Math.Max(0, now - received)) : TimeSpan.MaxValue;
                     return fresh ? new DeviceState(health, true, sample, age) : new DeviceState(health, false, default, age);
                 }
             }
@@ -265,31 +272,40 @@ internal sealed class DeviceSlot
         }
     }
 
-    /// <summary>Judges the health at <paramref name="nowUtcTicks"/> and describes it; call while held.</summary>
-    public (GpuHealth Health, string Reason) JudgeAndDescribeHeld(long nowUtcTicks, TelemetrySettings settings)
+    /// <summary>Judges the health at <paramref name="now"/> (monotonic ticks) and forgets an expired critical event; call while held. Never allocates.</summary>
+    public GpuHealth JudgeHeld(long now, TelemetrySettings settings)
     {
         var count = _ring.Count;
-        var latest = count != 0 ? _ring.Newest : default;
-        var fresh = count != 0 && IsFresh(latest.TimestampUtcTicks, nowUtcTicks, settings.StalenessTicks);
-        var health = Judge(_lost, _rules.CriticalEventActive(nowUtcTicks), _rules.FailureLevel, fresh, _rules.SampleLevel);
-        if (_rules.CriticalEventUntil != 0 && !_rules.CriticalEventActive(nowUtcTicks))
+        var fresh = count != 0 && IsFresh(_ring.NewestReceived, now, settings.StalenessTicks);
+        var health = Judge(_lost, _rules.CriticalEventActive(now), _rules.FailureLevel, fresh, _rules.SampleLevel);
+        if (_rules.CriticalEventUntil != 0 && !_rules.CriticalEventActive(now))
         {
             _rules.CriticalEventUntil = 0; // expired
         }
 
-        var reason = health == GpuHealth.Lost
-            ? _lostReason ?? "lost"
-            : _rules.Describe(health, latest, count != 0, nowUtcTicks, settings, _eventReason, _failureReason);
-        return (health, reason);
+        return health;
     }
 
-    /// <summary>Copies the readings stamped at or after <paramref name="sinceUtcTicks"/>, newest last; at most <paramref name="destination"/>.Length (the newest ones).</summary>
-    public int CopyHistory(long sinceUtcTicks, Span<GpuSample> destination)
+    /// <summary>Says why the device has <paramref name="health"/> at <paramref name="now"/>, in words; call while held, and only for a change (it allocates).</summary>
+    public string DescribeHeld(GpuHealth health, long now, TelemetrySettings settings)
+    {
+        if (health == GpuHealth.Lost)
+        {
+            return _lostReason ?? "lost";
+        }
+
+        return _ring.Count != 0
+            ? _rules.Describe(health, _ring.Newest, _ring.NewestReceived, true, now, settings, _eventReason, _failureReason)
+            : _rules.Describe(health, default, 0, false, now, settings, _eventReason, _failureReason);
+    }
+
+    /// <summary>Copies the readings received at or after <paramref name="since"/> (monotonic ticks), newest last; at most <paramref name="destination"/>.Length (the newest ones).</summary>
+    public int CopyHistory(long since, Span<GpuSample> destination)
     {
         Enter();
         try
         {
-            var start = _ring.FirstAtOrAfter(sinceUtcTicks);
+            var start = _ring.FirstAtOrAfter(since);
             var available = _ring.Count - start;
             var n = Math.Min(available, destination.Length);
             _ring.CopyTo(start + available - n, destination[..n]);
@@ -301,13 +317,13 @@ internal sealed class DeviceSlot
         }
     }
 
-    /// <summary>Copies the readings stamped at or after <paramref name="sinceUtcTicks"/> into a new array.</summary>
-    public GpuSample[] GetHistory(long sinceUtcTicks)
+    /// <summary>Copies the readings received at or after <paramref name="since"/> (monotonic ticks) into a new array.</summary>
+    public GpuSample[] GetHistory(long since)
     {
         Enter();
         try
         {
-            var start = _ring.FirstAtOrAfter(sinceUtcTicks);
+            var start = _ring.FirstAtOrAfter(since);
             var result = new GpuSample[_ring.Count - start];
             _ring.CopyTo(start, result);
             return result;
@@ -322,16 +338,17 @@ internal sealed class DeviceSlot
     public int Capacity => _ring.Capacity;
 
     /// <summary>
-    /// Copies one metric of the readings stamped at or after <paramref name="sinceUtcTicks"/> into
-    /// <paramref name="destination"/> (at least <see cref="Capacity"/> long), oldest first, skipping readings that lack it.
+    /// Copies one metric of the readings received at or after <paramref name="since"/> (monotonic ticks) into
+    /// <paramref name="destination"/> (at least <see cref="Capacity"/> long), oldest first, skipping readings that lack
+    /// it; <paramref name="fromTicks"/> and <paramref name="toTicks"/> are when the first and last values copied were received.
     /// </summary>
     /// <returns>How many values were copied.</returns>
-    public int ExtractMetric(long sinceUtcTicks, TelemetryMetric metric, Span<double> destination, out long fromTicks, out long toTicks)
+    public int ExtractMetric(long since, TelemetryMetric metric, Span<double> destination, out long fromTicks, out long toTicks)
     {
         Enter();
         try
         {
-            var start = _ring.FirstAtOrAfter(sinceUtcTicks);
+            var start = _ring.FirstAtOrAfter(since);
             return metric switch
             {
                 TelemetryMetric.Utilization => Extract<UtilizationReader>(start, destination, out fromTicks, out toTicks),
@@ -371,39 +388,36 @@ internal sealed class DeviceSlot
     }
 
     /// <summary>
-    /// Whether a reading stamped <paramref name="sampleUtcTicks"/> is fresh at <paramref name="nowUtcTicks"/>: at most the
-    /// staleness limit old, and at most the staleness limit in the future (a clock that far ahead is not trusted).
+    /// Whether a reading received at <paramref name="received"/> is fresh at <paramref name="now"/> (both monotonic
+    /// ticks): received at most the staleness limit ago. (A reader's <paramref name="now"/> may precede a concurrent
+    /// writer's receipt by a moment; that reading is fresh.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool IsFresh(long sampleUtcTicks, long nowUtcTicks, long stalenessTicks)
-    {
-        var age = nowUtcTicks - sampleUtcTicks;
-        return age <= stalenessTicks && age >= -stalenessTicks;
-    }
+    public static bool IsFresh(long received, long now, long stalenessTicks) => now - received <= stalenessTicks;
 
     private int Extract<TReader>(int start, Span<double> destination, out long fromTicks, out long toTicks)
         where TReader : struct, IMetricReader
     {
-        _ring.GetSegments(start, out var first, out var second);
+        _ring.GetSegments(start, out var first, out var second, out var firstReceived, out var secondReceived);
         fromTicks = 0;
         toTicks = 0;
-        var n = ExtractRun<TReader>(first, destination, 0, ref fromTicks, ref toTicks);
-        return ExtractRun<TReader>(second, destination, n, ref fromTicks, ref toTicks);
+        var n = ExtractRun<TReader>(first, firstReceived, destination, 0, ref fromTicks, ref toTicks);
+        return ExtractRun<TReader>(second, secondReceived, destination, n, ref fromTicks, ref toTicks);
     }
 
-    private static int ExtractRun<TReader>(ReadOnlySpan<GpuSample> run, Span<double> destination, int n, ref long fromTicks, ref long toTicks)
+    private static int ExtractRun<TReader>(ReadOnlySpan<GpuSample> run, ReadOnlySpan<long> received, Span<double> destination, int n, ref long fromTicks, ref long toTicks)
         where TReader : struct, IMetricReader
     {
-        foreach (ref readonly var s in run)
+        for (var i = 0; i < run.Length; i++)
         {
-            if (TReader.TryRead(s, out var value))
+            if (TReader.TryRead(run[i], out var value))
             {
                 if (n == 0)
                 {
-                    fromTicks = s.TimestampUtcTicks;
+                    fromTicks = received[i];
                 }
 
-                toTicks = s.TimestampUtcTicks;
+                toTicks = received[i];
                 destination[n++] = value;
             }
         }

@@ -18,7 +18,7 @@ internal struct HealthRules
     /// <summary>Failed readings since the last successful one.</summary>
     public int ConsecutiveFailures;
 
-    /// <summary>Until when (UTC ticks, exclusive) a critical event keeps the device Unhealthy; 0 for none, <see cref="long.MaxValue"/> until it rejoins.</summary>
+    /// <summary>Until when (monotonic ticks, exclusive) a critical event keeps the device Unhealthy; 0 for none, <see cref="long.MaxValue"/> until it rejoins.</summary>
     public long CriticalEventUntil;
 
     /// <summary>What the readings say: Healthy, Degraded or Unhealthy.</summary>
@@ -31,10 +31,10 @@ internal struct HealthRules
     public readonly GpuHealth FailureLevel =>
         _failuresUnhealthy.Active ? GpuHealth.Unhealthy : _failuresDegraded.Active ? GpuHealth.Degraded : GpuHealth.Healthy;
 
-    /// <summary>Judges a successful reading (which also ends a run of failures).</summary>
-    public void OnSample(in GpuSample sample, TelemetrySettings s)
+    /// <summary>Judges a successful reading received at <paramref name="received"/> (monotonic ticks; hold times are measured with it), which also ends a run of failures.</summary>
+    public void OnSample(in GpuSample sample, long received, TelemetrySettings s)
     {
-        var t = sample.TimestampUtcTicks;
+        var t = received;
         var hold = s.HoldTicks;
         if (sample.TemperatureC is double temperature)
         {
@@ -73,15 +73,15 @@ internal struct HealthRules
         _failuresUnhealthy.Raise(ConsecutiveFailures, s.FailuresUnhealthyRule);
     }
 
-    /// <summary>Whether a critical event holds the device Unhealthy at <paramref name="nowUtcTicks"/>.</summary>
-    public readonly bool CriticalEventActive(long nowUtcTicks) => CriticalEventUntil != 0 && nowUtcTicks < CriticalEventUntil;
+    /// <summary>Whether a critical event holds the device Unhealthy at <paramref name="now"/> (monotonic ticks).</summary>
+    public readonly bool CriticalEventActive(long now) => CriticalEventUntil != 0 && now < CriticalEventUntil;
 
-    /// <summary>Describes why the device has <paramref name="health"/>, in words.</summary>
-    public readonly string Describe(GpuHealth health, in GpuSample latest, bool hasSample, long nowUtcTicks, TelemetrySettings s, string? eventReason, string? failureReason)
+    /// <summary>Describes why the device has <paramref name="health"/>, in words (only when it changes: it allocates).</summary>
+    public readonly string Describe(GpuHealth health, in GpuSample latest, long latestReceived, bool hasSample, long now, TelemetrySettings s, string? eventReason, string? failureReason)
     {
         var reasons = new List<string>(4);
         var c = CultureInfo.InvariantCulture;
-        if (CriticalEventActive(nowUtcTicks) && eventReason is not null)
+        if (CriticalEventActive(now) && eventReason is not null)
         {
             reasons.Add(eventReason);
         }
@@ -94,7 +94,7 @@ internal struct HealthRules
         if (health == GpuHealth.Unknown)
         {
             reasons.Add(hasSample
-                ? string.Create(c, $"no reading for {TimeSpan.FromTicks(Math.Max(0, nowUtcTicks - latest.TimestampUtcTicks)).TotalSeconds:0.###} s (staleness limit {s.StalenessLimit.TotalSeconds:0.###} s)")
+                ? string.Create(c, $"no reading for {TimeSpan.FromTicks(Math.Max(0, now - latestReceived)).TotalSeconds:0.###} s (staleness limit {s.StalenessLimit.TotalSeconds:0.###} s)")
                 : "no reading yet");
             return string.Join("; ", reasons);
         }

@@ -62,15 +62,6 @@ internal static class SampleValidator
         }
     }
 
-    /// <summary>Throws for a reading stamped before the device's newest one.</summary>
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    public static void ThrowOutOfOrder(in GpuSample sample, long newestUtcTicks) =>
-        Throw(
-            nameof(GpuSample.Timestamp),
-            sample.Timestamp,
-            string.Create(CultureInfo.InvariantCulture, $"is older than the device's newest reading ({new DateTimeOffset(newestUtcTicks, TimeSpan.Zero):O}); readings must arrive in timestamp order."));
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Percent(double? value, string field)
     {

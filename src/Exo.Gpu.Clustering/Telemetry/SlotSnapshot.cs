@@ -7,20 +7,21 @@ internal readonly record struct SlotSnapshot(
     bool Lost,
     bool HasSample,
     GpuSample Latest,
+    long LatestReceived,
     GpuHealth SampleLevel,
     GpuHealth FailureLevel,
     int ConsecutiveFailures,
     long CriticalEventUntil)
 {
-    /// <summary>Whether <see cref="Latest"/> is fresh at <paramref name="nowUtcTicks"/> (never for a lost device).</summary>
-    public bool IsFresh(long nowUtcTicks, long stalenessTicks) =>
-        !Lost && HasSample && DeviceSlot.IsFresh(Latest.TimestampUtcTicks, nowUtcTicks, stalenessTicks);
+    /// <summary>Whether <see cref="Latest"/> is fresh at <paramref name="now"/> (monotonic ticks; never for a lost device).</summary>
+    public bool IsFresh(long now, long stalenessTicks) =>
+        !Lost && HasSample && DeviceSlot.IsFresh(LatestReceived, now, stalenessTicks);
 
-    /// <summary>The health at <paramref name="nowUtcTicks"/>.</summary>
-    public GpuHealth Health(long nowUtcTicks, long stalenessTicks) => DeviceSlot.Judge(
+    /// <summary>The health at <paramref name="now"/> (monotonic ticks).</summary>
+    public GpuHealth Health(long now, long stalenessTicks) => DeviceSlot.Judge(
         Lost,
-        CriticalEventUntil != 0 && nowUtcTicks < CriticalEventUntil,
+        CriticalEventUntil != 0 && now < CriticalEventUntil,
         FailureLevel,
-        IsFresh(nowUtcTicks, stalenessTicks),
+        IsFresh(now, stalenessTicks),
         SampleLevel);
 }

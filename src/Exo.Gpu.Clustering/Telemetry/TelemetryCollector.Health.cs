@@ -13,7 +13,7 @@ public sealed partial class TelemetryCollector
             return;
         }
 
-        var now = _time.GetUtcNow().UtcTicks;
+        var now = _clock.Now();
         foreach (var slot in Volatile.Read(ref _table).Slots)
         {
             var s = slot.ReadSnapshot();
@@ -24,20 +24,23 @@ public sealed partial class TelemetryCollector
         }
     }
 
-    /// <summary>Re-judges one device against the clock; publishes a change, in order, under the health lock.</summary>
+    /// <summary>
+    /// Re-judges one device against the clock; publishes a change, in order, under the health lock. The reason is put
+    /// in words, and the wall clock read for the change's stamp, only when the health changes.
+    /// </summary>
     private void RefreshHealth(DeviceSlot slot)
     {
         lock (_healthLock)
         {
-            var now = _time.GetUtcNow();
+            var now = _clock.Now();
             GpuHealthChange? change = null;
             slot.Enter();
             try
             {
-                var (health, reason) = slot.JudgeAndDescribeHeld(now.UtcTicks, _settings);
+                var health = slot.JudgeHeld(now, _settings);
                 if (health != slot.Published)
                 {
-                    change = new GpuHealthChange(slot.Device, slot.Published, health, reason, now);
+                    change = new GpuHealthChange(slot.Device, slot.Published, health, slot.DescribeHeld(health, now, _settings), _time.GetUtcNow());
                     slot.Published = health;
                 }
             }

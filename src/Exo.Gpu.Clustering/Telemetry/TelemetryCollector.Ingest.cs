@@ -11,7 +11,8 @@ public sealed partial class TelemetryCollector
     /// <summary>Records a reading of a device.</summary>
     /// <param name="uuid">The device's UUID.</param>
     /// <param name="sample">The reading. Values must be finite and not negative, utilization within 0–100, memory in use
-    /// at most the total (the reading's, else the device's), and the timestamp set and not older than the device's newest reading.</param>
+    /// at most the total (the reading's, else the device's), and the timestamp set. The timestamp is information only:
+    /// the reading is aged from now, when it is recorded, on the collector's monotonic clock, whatever it is stamped.</param>
     /// <exception cref="ArgumentNullException"><paramref name="uuid"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException"><paramref name="uuid"/> names no known device.</exception>
     /// <exception cref="GpuSampleValidationException">A value is invalid; <see cref="GpuSampleValidationException.Field"/>
@@ -131,6 +132,8 @@ public sealed partial class TelemetryCollector
     /// Applies an event from <see cref="IGpuBackend.WatchEventsAsync"/>: a critical Xid or a double-bit ECC error makes
     /// the device Unhealthy (for <see cref="TelemetryOptions.CriticalEventHealthDuration"/> from the event, or until it
     /// rejoins); a lost event marks it lost; a single-bit ECC error changes nothing. Events for unknown devices are ignored.
+    /// The duration runs on the monotonic clock from when the event is applied; the event's own wall-clock stamp is
+    /// named in the reason only.
     /// </summary>
     /// <param name="deviceEvent">The event.</param>
     /// <returns>Whether the event changed anything.</returns>
@@ -149,7 +152,7 @@ public sealed partial class TelemetryCollector
                 return MarkLost(slot.Index, string.Create(CultureInfo.InvariantCulture, $"the backend reported the device lost at {deviceEvent.Timestamp:O}"));
             case GpuDeviceEventKind.CriticalXid:
             case GpuDeviceEventKind.DoubleBitEccError:
-                var until = _settings.CriticalEventDuration is TimeSpan d ? SaturatingAdd(deviceEvent.Timestamp.UtcTicks, d.Ticks) : long.MaxValue;
+                var until = _settings.CriticalEventDuration is TimeSpan d ? SaturatingAdd(_clock.Now(), d.Ticks) : long.MaxValue;
                 var reason = kind == GpuDeviceEventKind.CriticalXid
                     ? string.Create(CultureInfo.InvariantCulture, $"critical Xid {deviceEvent.Code} at {deviceEvent.Timestamp:O}")
                     : string.Create(CultureInfo.InvariantCulture, $"double-bit ECC error at {deviceEvent.Timestamp:O}");
@@ -178,7 +181,9 @@ public sealed partial class TelemetryCollector
     private bool RecordCore(DeviceSlot slot, in GpuSample sample)
     {
         SampleValidator.Validate(sample, slot.TotalMemoryBytes);
-        var outcome = slot.Record(sample, _settings);
+
+        // Read outside the slot's lock (a clock read is the slowest step); the slot raises it to its newest reading's.
+        var outcome = slot.Record(sample, _clock.Now(), _settings);
         if (outcome == RecordOutcome.Lost)
         {
             return false;

@@ -11,13 +11,13 @@ public sealed partial class TelemetryCollector
     /// <returns>The status now.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="uuid"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException"><paramref name="uuid"/> names no known device.</exception>
-    public GpuDeviceStatus GetStatus(string uuid) => StatusOf(Find(uuid), _time.GetUtcNow().UtcTicks);
+    public GpuDeviceStatus GetStatus(string uuid) => StatusOf(Find(uuid), _clock.Now());
 
     /// <summary>The newest reading and health of every device, in slot order.</summary>
     /// <returns>One status per device.</returns>
     public IReadOnlyList<GpuDeviceStatus> GetStatuses()
     {
-        var now = _time.GetUtcNow().UtcTicks;
+        var now = _clock.Now();
         var slots = Volatile.Read(ref _table).Slots;
         var result = new GpuDeviceStatus[slots.Length];
         for (var i = 0; i < slots.Length; i++)
@@ -34,7 +34,7 @@ public sealed partial class TelemetryCollector
     /// </summary>
     /// <param name="uuid">The device's UUID.</param>
     /// <param name="destination">Where to copy.</param>
-    /// <param name="window">Only readings this recent (from now); all kept readings when <see langword="null"/>. More than 0.</param>
+    /// <param name="window">Only readings recorded this recently (on the collector's monotonic clock); all kept readings when <see langword="null"/>. More than 0.</param>
     /// <returns>How many readings were copied.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="uuid"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException"><paramref name="uuid"/> names no known device.</exception>
@@ -47,7 +47,7 @@ public sealed partial class TelemetryCollector
 
     /// <summary>A copy of a device's readings, oldest first.</summary>
     /// <param name="uuid">The device's UUID.</param>
-    /// <param name="window">Only readings this recent (from now); all kept readings when <see langword="null"/>. More than 0.</param>
+    /// <param name="window">Only readings recorded this recently (on the collector's monotonic clock); all kept readings when <see langword="null"/>. More than 0.</param>
     /// <returns>The readings, possibly none.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="uuid"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException"><paramref name="uuid"/> names no known device.</exception>
@@ -58,7 +58,11 @@ public sealed partial class TelemetryCollector
         return slot.GetHistory(Since(window));
     }
 
-    /// <summary>Summarizes one reading of a device over the readings of the last <paramref name="window"/>.</summary>
+    /// <summary>
+    /// Summarizes one reading of a device over the readings recorded in the last <paramref name="window"/> (on the
+    /// collector's monotonic clock). The summary's <see cref="TelemetrySummary.From"/> and <see cref="TelemetrySummary.To"/>
+    /// are when the oldest and newest readings counted were recorded, on the wall clock as it reads now.
+    /// </summary>
     /// <param name="uuid">The device's UUID.</param>
     /// <param name="metric">The reading to summarize.</param>
     /// <param name="window">How far back from now; more than 0.</param>
@@ -75,7 +79,8 @@ public sealed partial class TelemetryCollector
             throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
         }
 
-        var since = Since(window);
+        var now = _clock.Now();
+        var since = Since(window, now);
         double[]? rented = null;
         var capacity = slot.Capacity;
         var buffer = capacity <= StackSummaryLimit
@@ -84,7 +89,13 @@ public sealed partial class TelemetryCollector
         try
         {
             var n = slot.ExtractMetric(since, metric, buffer, out var from, out var to);
-            return n == 0 ? null : SummaryMath.Summarize(metric, buffer[..n], from, to);
+            if (n == 0)
+            {
+                return null;
+            }
+
+            var wall = _time.GetUtcNow();
+            return SummaryMath.Summarize(metric, buffer[..n], MonotonicClock.WallTime(from, now, wall).UtcTicks, MonotonicClock.WallTime(to, now, wall).UtcTicks);
         }
         finally
         {
@@ -100,6 +111,7 @@ public sealed partial class TelemetryCollector
     public ClusterTelemetry GetClusterTelemetry()
     {
         var now = _time.GetUtcNow();
+        var monotonicNow = _clock.Now();
         var slots = Volatile.Read(ref _table).Slots;
         int fresh = 0, utilizationCount = 0, temperatureCount = 0, powerCount = 0;
         long total = 0, used = 0, free = 0;
@@ -107,7 +119,7 @@ public sealed partial class TelemetryCollector
         foreach (var slot in slots)
         {
             var s = slot.ReadSnapshot();
-            if (!s.IsFresh(now.UtcTicks, _settings.StalenessTicks))
+            if (!s.IsFresh(monotonicNow, _settings.StalenessTicks))
             {
                 continue;
             }
@@ -149,23 +161,23 @@ public sealed partial class TelemetryCollector
     }
 
     /// <inheritdoc />
-    DeviceState IDeviceStateSource.GetState(int slot) => GetState(slot, _time.GetUtcNow().UtcTicks);
+    DeviceState IDeviceStateSource.GetState(int slot) => GetState(slot, _clock.Now());
 
     /// <summary>A device's state for scheduling at a given time (lets a caller judging many devices read the clock once).</summary>
     /// <param name="slot">A position in <see cref="Devices"/>.</param>
-    /// <param name="nowUtcTicks">Now, in UTC ticks.</param>
+    /// <param name="now">Now, as an opaque value of the collector's own time base: <see cref="MonotonicClock.Now"/> of <see cref="Clock"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="slot"/> is not a slot.</exception>
-    internal DeviceState GetState(int slot, long nowUtcTicks)
+    internal DeviceState GetState(int slot, long now)
     {
         var slots = Volatile.Read(ref _table).Slots;
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)slot, (uint)slots.Length, nameof(slot));
-        return slots[slot].ReadState(nowUtcTicks, _settings.StalenessTicks);
+        return slots[slot].ReadState(now, _settings.StalenessTicks);
     }
 
     /// <summary>The fresh newest readings of devices that are not lost, judged at one instant (for the instruments).</summary>
     internal List<(GpuDevice Device, GpuSample Sample)> FreshSamples()
     {
-        var now = _time.GetUtcNow().UtcTicks;
+        var now = _clock.Now();
         var slots = Volatile.Read(ref _table).Slots;
         var result = new List<(GpuDevice, GpuSample)>(slots.Length);
         foreach (var slot in slots)
@@ -180,33 +192,37 @@ public sealed partial class TelemetryCollector
         return result;
     }
 
-    /// <summary>The earliest timestamp a query may return: the window's start, and no older than the maximum age.</summary>
-    private long Since(TimeSpan? window)
+    /// <summary>The earliest receipt time (monotonic ticks) a query may return: the window's start, and no older than the maximum age.</summary>
+    private long Since(TimeSpan? window) => Since(window, _clock.Now());
+
+    /// <inheritdoc cref="Since(TimeSpan?)"/>
+    private long Since(TimeSpan? window, long now)
     {
-        var now = _time.GetUtcNow().UtcTicks;
-        long since = 0;
+        var since = long.MinValue;
         if (window is TimeSpan w)
         {
             ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(w, TimeSpan.Zero, nameof(window));
-            since = Math.Max(0, now - w.Ticks);
+            since = SaturatingSubtract(now, w.Ticks);
         }
 
         if (_settings.MaxAgeTicks != 0)
         {
-            since = Math.Max(since, now - _settings.MaxAgeTicks);
+            since = Math.Max(since, SaturatingSubtract(now, _settings.MaxAgeTicks));
         }
 
         return since;
     }
 
-    private GpuDeviceStatus StatusOf(DeviceSlot slot, long nowUtcTicks)
+    private static long SaturatingSubtract(long a, long b) => a < long.MinValue + b ? long.MinValue : a - b;
+
+    private GpuDeviceStatus StatusOf(DeviceSlot slot, long now)
     {
         var s = slot.ReadSnapshot();
         return new GpuDeviceStatus(
             slot.Device,
-            s.Health(nowUtcTicks, _settings.StalenessTicks),
+            s.Health(now, _settings.StalenessTicks),
             s.HasSample ? s.Latest : null,
-            s.IsFresh(nowUtcTicks, _settings.StalenessTicks),
+            s.IsFresh(now, _settings.StalenessTicks),
             s.ConsecutiveFailures);
     }
 }

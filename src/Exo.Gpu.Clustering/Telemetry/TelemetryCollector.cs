@@ -19,12 +19,17 @@ namespace Exo.Gpu.Clustering.Telemetry;
 /// <para><b>History.</b> Each device keeps its newest <see cref="TelemetryOptions.HistoryCapacity"/> readings
 /// (and, when <see cref="TelemetryOptions.MaxSampleAge"/> is set, only those that recent) in a ring buffer: recording
 /// is O(1) and allocates nothing, and memory stays bounded by devices × capacity however long it runs.</para>
-/// <para><b>Order.</b> A reading stamped before the device's newest one is rejected (<see cref="GpuSampleValidationException"/>
-/// on <c>Timestamp</c>): history, windows and age eviction rely on timestamp order. A reading stamped the same as
-/// the newest one is accepted.</para>
-/// <para><b>Staleness.</b> A reading older than <see cref="TelemetryOptions.StalenessLimit"/> (or stamped more than the
-/// limit in the future) is stale: it is never current in <see cref="GetClusterTelemetry"/>, the instruments or device
-/// selection, and the device's health is <see cref="GpuHealth.Unknown"/>.</para>
+/// <para><b>Time.</b> The collector stamps every reading it records with the monotonic time of its clock
+/// (<see cref="TimeProvider.GetTimestamp"/>) at that moment, and measures ages, staleness, windows, age eviction,
+/// hold times and the duration of critical events with it. A reading's own <see cref="GpuSample.Timestamp"/> (the
+/// wall clock of whoever took it) is kept and returned as information only: it is never compared with the clock,
+/// so a wall-clock step (an NTP correction, a manual change, a reading stamped in the future or the past) changes
+/// no health, no freshness and no order, and a reading is never refused for its stamp.</para>
+/// <para><b>Order.</b> History is in the order readings were recorded. A device's readings are usually recorded by
+/// one poller; when two threads record the same device at once, the history takes them in the order they entered.</para>
+/// <para><b>Staleness.</b> A reading recorded more than <see cref="TelemetryOptions.StalenessLimit"/> ago is stale: it
+/// is never current in <see cref="GetClusterTelemetry"/>, the instruments or device selection, and the device's health
+/// is <see cref="GpuHealth.Unknown"/>.</para>
 /// <para><b>Health.</b> Judged, in this order: <see cref="GpuHealth.Lost"/> once the backend reports the device lost
 /// (left only when it is discovered again); <see cref="GpuHealth.Unhealthy"/> after a critical Xid or double-bit ECC
 /// event, or after <see cref="TelemetryOptions.SamplingFailuresUnhealthy"/> failed readings in a row (these hold even
@@ -32,8 +37,9 @@ namespace Exo.Gpu.Clustering.Telemetry;
 /// reading rules (temperature, power against its limit, uncorrected ECC errors, hardware slowdown) and the
 /// failure rule, or <see cref="GpuHealth.Healthy"/>. Each reading rule turns on at its enter threshold and turns off
 /// only after the readings stayed below its leave threshold for <see cref="TelemetryOptions.HealthHoldTime"/>
-/// (measured with the readings' timestamps), so a value hovering around a threshold does not flap. Every change is
-/// logged and published to <see cref="SubscribeHealthChanges"/>, in order.</para>
+/// (measured on the monotonic clock between the readings' recording), so a value hovering around a threshold does not
+/// flap. Every change is logged and published to <see cref="SubscribeHealthChanges"/>, in order; recording a reading
+/// that leaves the verdict as it was takes no collector-wide lock and allocates nothing.</para>
 /// <para><b>Thread safety.</b> Every member may be called concurrently. Writers of one device serialize on a
 /// per-device lock held for a few nanoseconds; readers of the newest reading take no lock and never see a torn one.</para>
 /// <para><b>Disposal.</b> <see cref="DisposeAsync"/> is idempotent; it completes every subscription and ends the
@@ -50,8 +56,11 @@ public sealed partial class TelemetryCollector : IAsyncDisposable, IDeviceStateS
     /// <summary>The validated, frozen options.</summary>
     private readonly TelemetrySettings _settings;
 
-    /// <summary>The clock of staleness, windows and health changes.</summary>
+    /// <summary>The clock: its wall time stamps health changes and summaries (information only).</summary>
     private readonly TimeProvider _time;
+
+    /// <summary>The clock's monotonic time: ages, staleness, windows, hold times, event durations.</summary>
+    private readonly MonotonicClock _clock;
 
     /// <summary>Where health changes and device events are logged.</summary>
     private readonly ILogger _logger;
@@ -123,6 +132,7 @@ public sealed partial class TelemetryCollector : IAsyncDisposable, IDeviceStateS
 
         _settings = TelemetrySettings.From(options, nameof(options));
         _time = timeProvider ?? TimeProvider.System;
+        _clock = new MonotonicClock(_time);
         _logger = loggerFactory?.CreateLogger<TelemetryCollector>() ?? NullLogger<TelemetryCollector>.Instance;
         LoggerFactory = loggerFactory;
         var slots = new DeviceSlot[list.Length];
@@ -168,6 +178,9 @@ public sealed partial class TelemetryCollector : IAsyncDisposable, IDeviceStateS
 
     /// <summary>The clock (for the poller).</summary>
     internal TimeProvider Time => _time;
+
+    /// <summary>The clock's monotonic time base (for the poller and the scheduler's <see cref="GetState(int, long)"/>).</summary>
+    internal MonotonicClock Clock => _clock;
 
     /// <summary>The logger factory given, if any (for the poller).</summary>
     internal ILoggerFactory? LoggerFactory { get; }

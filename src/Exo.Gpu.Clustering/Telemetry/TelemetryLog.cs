@@ -49,4 +49,13 @@ internal static partial class TelemetryLog
 
     [LoggerMessage(EventId = LogEventIds.TickFailed, Level = LogLevel.Error, Message = "A telemetry poll tick failed")]
     public static partial void TickFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = LogEventIds.SampleStillPending, Level = LogLevel.Debug, Message = "Reading device {Uuid} abandoned at its timeout has not returned after {Elapsed}; counted as a failed reading ({Failures} in a row)")]
+    public static partial void SampleStillPending(ILogger logger, string uuid, TimeSpan elapsed, int failures);
+
+    [LoggerMessage(EventId = LogEventIds.EventStreamAbandoned, Level = LogLevel.Warning, Message = "The backend's event stream did not honour cancellation; the poller stopped without it")]
+    public static partial void EventStreamAbandoned(ILogger logger);
+
+    [LoggerMessage(EventId = LogEventIds.PollerStopTimedOut, Level = LogLevel.Warning, Message = "The telemetry poller's loops had not ended {Bound} after the stop; abandoned")]
+    public static partial void PollerStopTimedOut(ILogger logger, TimeSpan bound);
 }

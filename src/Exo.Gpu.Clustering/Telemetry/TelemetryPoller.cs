@@ -1,3 +1,4 @@
+using System.Globalization;
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Devices;
 using Microsoft.Extensions.Logging;
@@ -14,15 +15,22 @@ namespace Exo.Gpu.Clustering.Telemetry;
 /// <para><b>Fault isolation.</b> Each tick starts one reading per device and does not wait for any of them, so one
 /// device throwing or hanging never delays the others. A reading is abandoned after
 /// <see cref="TelemetryOptions.SampleTimeout"/> (its token is cancelled and it counts as a failure); the device is
-/// not read again until that call has actually returned, so a hung driver never piles up calls. After the n-th
-/// consecutive failure the device is skipped for <see cref="TelemetryOptions.PollInterval"/> × 2^(n−1), at most
-/// <see cref="TelemetryOptions.MaxBackoff"/>. <see cref="GpuDeviceLostException"/> marks the device lost; it is not read
-/// again until it rejoins the collector.</para>
+/// not read again until that call has actually returned, so a hung driver never piles up calls, and every tick while
+/// the abandoned call is still outstanding counts one more failed reading, so a device whose driver hangs (ignoring
+/// its token) reaches <see cref="TelemetryOptions.SamplingFailuresUnhealthy"/> and goes Unhealthy, and its leases are
+/// revoked, instead of staying Unknown for ever. After the n-th consecutive failure the device is skipped for
+/// <see cref="TelemetryOptions.PollInterval"/> × 2^(n−1), at most <see cref="TelemetryOptions.MaxBackoff"/> (on the
+/// clock's monotonic time: a wall-clock step neither skips nor repeats a try). <see cref="GpuDeviceLostException"/>
+/// marks the device lost; it is not read again until it rejoins the collector.</para>
 /// <para><b>Contract with the backend.</b> <see cref="IGpuBackend.SampleAsync"/> is called on the poller's thread and
 /// must not block synchronously (the interface requires it to honour its token and return promptly).</para>
 /// <para><b>Lifecycle.</b> <see cref="StartAsync"/> starts the loops and returns; it is idempotent while running.
-/// <see cref="StopAsync"/> cancels them and waits until every in-flight reading has ended; it is idempotent, and a
-/// stopped poller cannot start again. Stopping is not an error: the poller's own cancellation is never logged as one.
+/// <see cref="StopAsync"/> cancels them and waits until they have ended, bounded: no await of the poller's is on
+/// backend code alone (each reading waits at most its timeout or the stop; the event pump stops waiting on the
+/// backend's stream as soon as it is cancelled, abandoning and logging a stream that ignores its token), and the stop
+/// itself waits at most <see cref="StopBound"/> (<see cref="TelemetryOptions.SampleTimeout"/>, on the collector's
+/// clock) for the loops, then logs and abandons what is left. It is idempotent, and a stopped poller cannot start
+/// again. Stopping is not an error: the poller's own cancellation is never logged as one.
 /// <see cref="DisposeAsync"/> stops it.</para>
 /// </remarks>
 internal sealed class TelemetryPoller : IAsyncDisposable
@@ -30,6 +38,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
     private readonly IGpuBackend _backend;
     private readonly TelemetryCollector _collector;
     private readonly TimeProvider _time;
+    private readonly MonotonicClock _clock;
     private readonly ILogger _logger;
     private readonly TimeSpan _interval;
     private readonly TimeSpan _timeout;
@@ -59,6 +68,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         _backend = backend;
         _collector = collector;
         _time = collector.Time;
+        _clock = collector.Clock;
         _logger = collector.LoggerFactory?.CreateLogger<TelemetryPoller>() ?? NullLogger<TelemetryPoller>.Instance;
         _interval = collector.Settings.PollInterval;
         _timeout = collector.Settings.SampleTimeout;
@@ -73,6 +83,12 @@ internal sealed class TelemetryPoller : IAsyncDisposable
 
     /// <summary>Whether the loops are running.</summary>
     public bool IsRunning => Volatile.Read(ref _lifecycle) == 1;
+
+    /// <summary>
+    /// The longest <see cref="StopAsync"/> waits for the loops after cancelling them: <see cref="TelemetryOptions.SampleTimeout"/>,
+    /// the time a backend call is already granted. The loops end at once unless something ignored its cancellation.
+    /// </summary>
+    public TimeSpan StopBound => _timeout;
 
     /// <summary>Starts polling (the first tick at once) and pumping events; returns at once. Idempotent while running.</summary>
     /// <param name="cancellationToken">Cancels the start (it has nothing to wait for).</param>
@@ -116,7 +132,10 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    /// <summary>Stops polling and waits for every in-flight reading to end. Idempotent; safe before <see cref="StartAsync"/>.</summary>
+    /// <summary>
+    /// Stops polling and waits for the loops to end, at most <see cref="StopBound"/> on the collector's clock (then
+    /// what is left is logged and abandoned). Idempotent; safe before <see cref="StartAsync"/>.
+    /// </summary>
     /// <param name="cancellationToken">Stops waiting (the loops still stop).</param>
     /// <exception cref="OperationCanceledException">The token fired before the loops ended.</exception>
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -133,13 +152,32 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             running = _running;
         }
 
-        await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var ended = true;
+        if (!running.IsCompleted)
+        {
+            try
+            {
+                await running.WaitAsync(_timeout, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                ended = false;
+                TelemetryLog.PollerStopTimedOut(_logger, _timeout);
+            }
+        }
+
         lock (_gate)
         {
             if (_stopping is { } cts)
             {
                 _stopping = null;
-                cts.Dispose();
+
+                // A loop still running may yet read the token: an abandoned one keeps its (cancelled) source.
+                if (ended)
+                {
+                    cts.Dispose();
+                }
+
                 TelemetryLog.PollerStopped(_logger);
             }
         }
@@ -161,7 +199,8 @@ internal sealed class TelemetryPoller : IAsyncDisposable
 
     /// <summary>
     /// Pumps <see cref="IGpuBackend.WatchEventsAsync"/> into the collector until the token fires or the stream ends;
-    /// a failing stream is logged and watched again after a back-off.
+    /// a failing stream is logged and watched again after a back-off. When the token fires the pump returns at once,
+    /// even if the stream ignores it: the stream's pending call is abandoned (its outcome observed) and logged.
     /// </summary>
     /// <param name="cancellationToken">Ends the pump.</param>
     public async Task PumpEventsAsync(CancellationToken cancellationToken)
@@ -171,10 +210,10 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         {
             try
             {
-                await foreach (var e in _backend.WatchEventsAsync(cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
+                if (!await PumpStreamAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    _collector.ApplyEvent(e);
-                    delay = _interval;
+                    TelemetryLog.EventStreamAbandoned(_logger);
+                    return;
                 }
 
                 TelemetryLog.EventStreamEnded(_logger);
@@ -205,6 +244,79 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             }
 
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _maxBackoff.Ticks));
+        }
+    }
+
+    /// <summary>Forgets a backend call that ignored its cancellation, observing its failure if it ever fails.</summary>
+    private static void Abandon(Task call) =>
+        _ = call.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>Applies one watch of the event stream until it ends.</summary>
+    /// <returns><see langword="false"/> when the token fired while the stream ignored it (the stream is abandoned, not disposed).</returns>
+    private async Task<bool> PumpStreamAsync(CancellationToken cancellationToken)
+    {
+        var events = _backend.WatchEventsAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+        var abandoned = false;
+        try
+        {
+            while (true)
+            {
+                var next = events.MoveNextAsync();
+                bool more;
+                if (next.IsCompleted)
+                {
+                    more = next.GetAwaiter().GetResult();
+                }
+                else
+                {
+                    var call = next.AsTask();
+                    try
+                    {
+                        more = await call.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !call.IsCompleted)
+                    {
+                        abandoned = true;
+                        Abandon(call);
+                        return false;
+                    }
+                }
+
+                if (!more)
+                {
+                    return true;
+                }
+
+                _collector.ApplyEvent(events.Current);
+            }
+        }
+        finally
+        {
+            if (!abandoned)
+            {
+                await DisposeBoundedAsync(events, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Disposes the stream, waiting at most until <paramref name="cancellationToken"/> fires (then abandons it).</summary>
+    private static async ValueTask DisposeBoundedAsync(IAsyncEnumerator<GpuDeviceEvent> events, CancellationToken cancellationToken)
+    {
+        var disposing = events.DisposeAsync();
+        if (disposing.IsCompleted)
+        {
+            disposing.GetAwaiter().GetResult();
+            return;
+        }
+
+        var call = disposing.AsTask();
+        try
+        {
+            await call.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !call.IsCompleted)
+        {
+            Abandon(call);
         }
     }
 
@@ -241,6 +353,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         try
         {
             var now = _time.GetUtcNow();
+            var monotonicNow = _clock.Now();
             var slots = _collector.Slots;
             PollState[] states;
             lock (_gate)
@@ -264,12 +377,22 @@ internal sealed class TelemetryPoller : IAsyncDisposable
             {
                 var slot = slots[i];
                 var state = states[i];
-                if (slot.IsLost || !state.TryBegin(slot.Generation, now))
+                if (slot.IsLost)
                 {
                     continue;
                 }
 
-                var attempt = PollDeviceAsync(i, slot.Device, state, now, cancellationToken);
+                if (!state.TryBegin(slot.Generation, monotonicNow, out var outstanding))
+                {
+                    if (outstanding)
+                    {
+                        CountOutstanding(i, slot.Device, state, monotonicNow);
+                    }
+
+                    continue;
+                }
+
+                var attempt = PollDeviceAsync(i, slot.Device, state, now, monotonicNow, cancellationToken);
                 state.Attempt = attempt;
                 started.Add(attempt);
             }
@@ -284,7 +407,21 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         return started;
     }
 
-    private async Task PollDeviceAsync(int slot, GpuDevice device, PollState state, DateTimeOffset startedAt, CancellationToken stop)
+    /// <summary>Counts one more failed reading for a device whose abandoned call is still outstanding at this tick.</summary>
+    private void CountOutstanding(int slot, GpuDevice device, PollState state, long now)
+    {
+        var elapsed = TimeSpan.FromTicks(Math.Max(0, now - state.StartedAt));
+        var counted = _collector.RecordFailure(
+            slot,
+            string.Create(CultureInfo.InvariantCulture, $"no reading: the call abandoned at its {_timeout.TotalMilliseconds:0.###} ms timeout has not returned after {elapsed.TotalSeconds:0.###} s"));
+        if (counted && _logger.IsEnabled(LogLevel.Debug))
+        {
+            var failures = _collector.Slots[slot].ReadSnapshot().ConsecutiveFailures;
+            TelemetryLog.SampleStillPending(_logger, device.Uuid, elapsed, failures);
+        }
+    }
+
+    private async Task PollDeviceAsync(int slot, GpuDevice device, PollState state, DateTimeOffset startedAt, long monotonicStart, CancellationToken stop)
     {
         var probe = await DeviceProbe.ReadAsync(_backend, device, _timeout, _time, stop).ConfigureAwait(false);
         var result = probe.Result;
@@ -298,7 +435,8 @@ internal sealed class TelemetryPoller : IAsyncDisposable
                 }
                 catch (GpuSampleValidationException e)
                 {
-                    // Valid values, but out of order with the device's history.
+                    // Values valid for the device as the probe saw it, not as the collector knows it now (it rejoined
+                    // with other facts meanwhile). Never for the reading's stamp: the collector ages readings itself.
                     result = PollResult.Failed;
                     failure = "invalid reading: " + e.Message;
                 }
@@ -315,7 +453,7 @@ internal sealed class TelemetryPoller : IAsyncDisposable
 
         if (failure is not null)
         {
-            var failures = state.Fail(startedAt, _interval, _maxBackoff, out var backoff);
+            var failures = state.Fail(monotonicStart, _interval, _maxBackoff, out var backoff);
             if (probe.Unexpected)
             {
                 TelemetryLog.SampleFailedUnexpectedly(_logger, probe.Error!, device.Uuid, failures, backoff);
@@ -336,6 +474,8 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         var outcome = new PollOutcome(slot, device.Uuid, result, startedAt);
         if (probe.Pending is { IsCompleted: false } pending)
         {
+            // Abandoned at its timeout: until it returns, every tick counts one more failure (CountOutstanding).
+            state.MarkOutstanding();
             _ = pending.ContinueWith(
                 static (_, s) =>
                 {
@@ -359,59 +499,80 @@ internal sealed class TelemetryPoller : IAsyncDisposable
         AttemptCompleted?.Invoke(outcome);
     }
 
-    /// <summary>One device's poll state: in flight, failures, back-off.</summary>
+    /// <summary>One device's poll state: in flight, failures, back-off (times on the monotonic clock, in ticks).</summary>
     private sealed class PollState
     {
         private int _inFlight;
+        private int _outstanding;
         private int _generation;
         private int _failures;
-        private long _nextAttemptUtcTicks;
+        private bool _due = true;
+        private long _nextAttempt;
+        private long _startedAt;
 
         /// <summary>The latest attempt (completed when none is in flight).</summary>
         public Task Attempt { get; set; } = Task.CompletedTask;
 
-        /// <summary>Claims the device for an attempt when it is due and not in flight; resets after a rejoin.</summary>
-        public bool TryBegin(int generation, DateTimeOffset now)
+        /// <summary>When the attempt in flight started (monotonic ticks).</summary>
+        public long StartedAt => Volatile.Read(ref _startedAt);
+
+        /// <summary>
+        /// Claims the device for an attempt when it is due and not in flight; resets after a rejoin.
+        /// <paramref name="outstanding"/> tells, when it is in flight, whether that attempt was abandoned at its timeout
+        /// and its call has still not returned.
+        /// </summary>
+        public bool TryBegin(int generation, long now, out bool outstanding)
         {
             if (Interlocked.CompareExchange(ref _inFlight, 1, 0) != 0)
             {
+                outstanding = Volatile.Read(ref _outstanding) != 0;
                 return false;
             }
 
+            outstanding = false;
             if (generation != _generation)
             {
                 _generation = generation;
                 _failures = 0;
-                _nextAttemptUtcTicks = 0;
+                _due = true;
             }
 
-            if (now.UtcTicks < _nextAttemptUtcTicks)
+            if (!_due && now < _nextAttempt)
             {
                 Volatile.Write(ref _inFlight, 0);
                 return false;
             }
 
+            Volatile.Write(ref _startedAt, now);
             return true;
         }
 
         public void Succeed()
         {
             _failures = 0;
-            _nextAttemptUtcTicks = 0;
+            _due = true;
         }
 
         /// <summary>Counts a failure and schedules the next attempt: interval × 2^(failures−1), at most the maximum.</summary>
-        public int Fail(DateTimeOffset startedAt, TimeSpan interval, TimeSpan maxBackoff, out TimeSpan backoff)
+        public int Fail(long startedAt, TimeSpan interval, TimeSpan maxBackoff, out TimeSpan backoff)
         {
             _failures = _failures == int.MaxValue ? int.MaxValue : _failures + 1;
             var shift = Math.Min(_failures - 1, 30);
             var ticks = interval.Ticks > maxBackoff.Ticks >> shift ? maxBackoff.Ticks : interval.Ticks << shift;
             backoff = TimeSpan.FromTicks(Math.Min(ticks, maxBackoff.Ticks));
-            _nextAttemptUtcTicks = startedAt.UtcTicks + backoff.Ticks;
+            _nextAttempt = startedAt + backoff.Ticks;
+            _due = false;
             return _failures;
         }
 
+        /// <summary>Marks the attempt in flight as abandoned at its timeout, its call still outstanding.</summary>
+        public void MarkOutstanding() => Volatile.Write(ref _outstanding, 1);
+
         /// <summary>Releases the device for the next attempt.</summary>
-        public void End() => Volatile.Write(ref _inFlight, 0);
+        public void End()
+        {
+            Volatile.Write(ref _outstanding, 0);
+            Volatile.Write(ref _inFlight, 0);
+        }
     }
 }

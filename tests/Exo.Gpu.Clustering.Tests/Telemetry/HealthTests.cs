@@ -57,16 +57,26 @@ public class HealthTests
     }
 
     [Fact]
-    public async Task GetState_ReadingFarInTheFuture_NotFresh()
+    public async Task GetState_ReadingStampedFarInTheFuture_FreshAndAgedFromItsRecording()
     {
+        // A backend whose wall clock is ten minutes ahead (or was stepped): its reading is neither stale nor locked out
+        // until the collector's clock catches up; it is aged from when it was recorded, on the monotonic clock.
         var time = new FakeTimeProvider(Start);
         await using var collector = Collector(time);
-        collector.Record(Uuid, Sample(Start.AddSeconds(4)));
-        ((IDeviceStateSource)collector).GetState(0).HasFreshSample.Should().BeTrue("a small skew is tolerated");
-        collector.Record(Uuid, Sample(Start.AddMinutes(10)));
-        var state = ((IDeviceStateSource)collector).GetState(0);
-        state.HasFreshSample.Should().BeFalse();
-        state.Health.Should().Be(GpuHealth.Unknown);
+        var future = Sample(Start.AddMinutes(10));
+        collector.Record(Uuid, future);
+        ((IDeviceStateSource)collector).GetState(0).Should().Be(new DeviceState(GpuHealth.Healthy, true, future, TimeSpan.Zero));
+        collector.GetStatus(Uuid).Latest.Should().Be(future, "the stamp is kept as information");
+
+        time.Advance(TimeSpan.FromSeconds(5));
+        ((IDeviceStateSource)collector).GetState(0).Health.Should().Be(GpuHealth.Healthy);
+        time.Advance(TimeSpan.FromTicks(1));
+        var stale = ((IDeviceStateSource)collector).GetState(0);
+        stale.Health.Should().Be(GpuHealth.Unknown, "5 s after it was recorded, whatever it was stamped");
+        stale.SampleAge.Should().Be(TimeSpan.FromSeconds(5) + TimeSpan.FromTicks(1));
+
+        collector.Record(Uuid, Sample(Start.AddMinutes(-10)));
+        ((IDeviceStateSource)collector).GetState(0).Health.Should().Be(GpuHealth.Healthy, "a reading stamped in the past is fresh when recorded");
     }
 
     [Fact]
@@ -119,17 +129,16 @@ public class HealthTests
     {
         var time = new FakeTimeProvider(Start);
         await using var collector = Collector(time, options: Options(hold: TimeSpan.FromSeconds(10)));
-        collector.Record(Uuid, Sample(Start, temperature: 90));
+        collector.Record(Uuid, At(time, Sample(Start, temperature: 90)));
         collector.GetStatus(Uuid).Health.Should().Be(GpuHealth.Degraded);
 
-        collector.Record(Uuid, Sample(Start.AddSeconds(1), temperature: 70)); // below 80: the hold starts
-        collector.Record(Uuid, Sample(Start.AddSeconds(6), temperature: 82)); // back above leave: the hold resets
-        collector.Record(Uuid, Sample(Start.AddSeconds(7), temperature: 70)); // hold starts again at 7 s
-        collector.Record(Uuid, Sample(Start.AddSeconds(16), temperature: 70));
-        time.Advance(TimeSpan.FromSeconds(16));
+        collector.Record(Uuid, At(time, Sample(Start.AddSeconds(1), temperature: 70))); // below 80: the hold starts
+        collector.Record(Uuid, At(time, Sample(Start.AddSeconds(6), temperature: 82))); // back above leave: the hold resets
+        collector.Record(Uuid, At(time, Sample(Start.AddSeconds(7), temperature: 70))); // hold starts again at 7 s
+        collector.Record(Uuid, At(time, Sample(Start.AddSeconds(16), temperature: 70)));
         collector.GetStatus(Uuid).Health.Should().Be(GpuHealth.Degraded, "only 9 s below 80 °C");
 
-        collector.Record(Uuid, Sample(Start.AddSeconds(17), temperature: 70));
+        collector.Record(Uuid, At(time, Sample(Start.AddSeconds(17), temperature: 70)));
         collector.GetStatus(Uuid).Health.Should().Be(GpuHealth.Healthy);
     }
 

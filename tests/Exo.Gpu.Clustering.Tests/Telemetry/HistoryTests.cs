@@ -39,12 +39,10 @@ public class HistoryTests
         await using var collector = Collector(time, options: Options(capacity: 100, maxAge: TimeSpan.FromSeconds(10)));
         for (var i = 0; i <= 30; i++)
         {
-            collector.Record(Uuid, Sample(Start.AddSeconds(i), temperature: i));
+            collector.Record(Uuid, At(time, Sample(Start.AddSeconds(i), temperature: i)));
         }
 
-        time.Advance(TimeSpan.FromSeconds(30));
-
-        // Kept: stamped at or after 30 s - 10 s = 20 s.
+        // Kept: recorded at or after 30 s - 10 s = 20 s.
         collector.GetHistory(Uuid).Select(s => s.TemperatureC).Should().Equal(Enumerable.Range(20, 11).Select(i => (double?)i));
     }
 
@@ -55,10 +53,10 @@ public class HistoryTests
         await using var collector = Collector(time, options: Options(capacity: 100, maxAge: TimeSpan.FromSeconds(10)));
         for (var i = 0; i < 5; i++)
         {
-            collector.Record(Uuid, Sample(Start.AddSeconds(i)));
+            collector.Record(Uuid, At(time, Sample(Start.AddSeconds(i))));
         }
 
-        time.Advance(TimeSpan.FromSeconds(12)); // now 12 s: only readings at 2 s and later are young enough
+        time.SetUtcNow(Start.AddSeconds(12)); // now 12 s: only readings at 2 s and later are young enough
         collector.GetHistory(Uuid).Select(s => s.Timestamp).Should().Equal(Start.AddSeconds(2), Start.AddSeconds(3), Start.AddSeconds(4));
         Span<GpuSample> buffer = new GpuSample[10];
         collector.CopyHistory(Uuid, buffer).Should().Be(3);
@@ -104,10 +102,9 @@ public class HistoryTests
         await using var collector = Collector(time);
         for (var i = 0; i < 10; i++)
         {
-            collector.Record(Uuid, Sample(Start.AddSeconds(i), temperature: i));
+            collector.Record(Uuid, At(time, Sample(Start.AddSeconds(i), temperature: i)));
         }
 
-        time.Advance(TimeSpan.FromSeconds(9));
         var buffer = new GpuSample[10];
         var n = collector.CopyHistory(Uuid, buffer, TimeSpan.FromSeconds(3));
         buffer.Take(n).Select(s => s.TemperatureC).Should().Equal(6, 7, 8, 9);
@@ -139,13 +136,14 @@ public class HistoryTests
     [Fact]
     public void Ring_RandomAppendsAndEvictions_MatchAQueue()
     {
-        // Property test: the ring behaves exactly like a trimmed queue under any mix of appends and evictions.
+        // Property test: the ring behaves exactly like a trimmed queue under any mix of appends and evictions, and
+        // searches and evicts by received time only: the readings' own stamps are random, in no order.
         var random = new Random(1234);
         for (var trial = 0; trial < 500; trial++)
         {
             var capacity = random.Next(1, 20);
             var ring = new SampleRing(capacity);
-            var model = new Queue<GpuSample>();
+            var model = new Queue<(GpuSample Sample, long Received)>();
             long t = 1;
             for (var step = 0; step < 200; step++)
             {
@@ -153,7 +151,7 @@ public class HistoryTests
                 {
                     var cutoff = t - random.Next(0, 30);
                     ring.EvictOlderThan(cutoff);
-                    while (model.Count > 0 && model.Peek().TimestampUtcTicks < cutoff)
+                    while (model.Count > 0 && model.Peek().Received < cutoff)
                     {
                         model.Dequeue();
                     }
@@ -161,9 +159,9 @@ public class HistoryTests
                 else
                 {
                     t += random.Next(0, 3);
-                    var s = new GpuSample { Timestamp = new DateTimeOffset(t, TimeSpan.Zero), TemperatureC = step };
-                    ring.Append(s);
-                    model.Enqueue(s);
+                    var s = new GpuSample { Timestamp = Start.AddSeconds(random.Next(-3600, 3600)), TemperatureC = step };
+                    ring.Append(s, t);
+                    model.Enqueue((s, t));
                     if (model.Count > capacity)
                     {
                         model.Dequeue();
@@ -172,9 +170,15 @@ public class HistoryTests
 
                 var copy = new GpuSample[ring.Count];
                 ring.CopyTo(0, copy);
-                copy.Should().Equal(model);
+                copy.Should().Equal(model.Select(m => m.Sample));
+                Enumerable.Range(0, ring.Count).Select(ring.ReceivedAt).Should().Equal(model.Select(m => m.Received));
+                if (ring.Count > 0)
+                {
+                    ring.NewestReceived.Should().Be(model.Last().Received);
+                }
+
                 var since = t - random.Next(0, 10);
-                ring.FirstAtOrAfter(since).Should().Be(model.Count(s => s.TimestampUtcTicks < since));
+                ring.FirstAtOrAfter(since).Should().Be(model.Count(m => m.Received < since));
             }
         }
     }

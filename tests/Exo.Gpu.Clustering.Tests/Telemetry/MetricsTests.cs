@@ -10,7 +10,7 @@ public class MetricsTests
     [Fact]
     public async Task Instruments_OneMeasurementPerFreshDevice_TaggedWithUuid()
     {
-        var time = new FakeTimeProvider(Start);
+        var time = new FakeTimeProvider(Start.AddSeconds(-30));
         await using var collector = Collector(time, devices: 3);
         var uuids = collector.Devices.Select(d => d.Uuid).ToArray();
         collector.Meter.Name.Should().Be("Exo.Gpu.Clustering");
@@ -20,9 +20,10 @@ public class MetricsTests
         using var temperature = new MetricCollector<double>(collector.Meter, "hw.temperature");
         using var power = new MetricCollector<double>(collector.Meter, "hw.power");
 
+        collector.Record(uuids[2], Sample(Start.AddSeconds(-30)));
+        time.Advance(TimeSpan.FromSeconds(30)); // device 2's reading is now stale: it reports nothing
         collector.Record(uuids[0], Sample(Start, utilization: 25, temperature: 55.5, power: 310, memoryUsed: 3L << 30));
         collector.Record(uuids[1], Sample(Start, utilization: 80, temperature: 70, power: 650, memoryUsed: 60L << 30));
-        collector.Record(uuids[2], Sample(Start.AddSeconds(-30))); // stale: reports nothing
 
         utilization.RecordObservableInstruments();
         var u = utilization.GetMeasurementSnapshot();

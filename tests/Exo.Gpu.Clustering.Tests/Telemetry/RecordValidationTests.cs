@@ -126,20 +126,20 @@ public class RecordValidationTests
     }
 
     [Fact]
-    public async Task Record_OlderThanNewest_RejectedAndHistoryUnchanged()
+    public async Task Record_StampedBeforeNewest_AcceptedInArrivalOrderAndJudged()
     {
+        // A wall clock stepped back between two readings: the second is stamped before the first. It is a valid
+        // reading, recorded after the first (history follows arrival) and judged like any other.
         var time = new FakeTimeProvider(Start);
         await using var collector = Collector(time);
         collector.Record(Uuid, Sample(Start.AddSeconds(2), temperature: 50));
+        time.Advance(TimeSpan.FromSeconds(1));
 
-        var act = () => collector.Record(Uuid, Sample(Start.AddSeconds(1), temperature: 99));
+        collector.Record(Uuid, Sample(Start.AddSeconds(1), temperature: 99));
 
-        var e = act.Should().Throw<GpuSampleValidationException>().Which;
-        e.Field.Should().Be(nameof(GpuSample.Timestamp));
-        e.ActualValue.Should().Be(Start.AddSeconds(1));
-        e.Message.Should().Contain("older than the device's newest reading");
-        collector.GetHistory(Uuid).Select(s => s.TemperatureC).Should().Equal(50);
-        collector.GetStatus(Uuid).Health.Should().Be(GpuHealth.Healthy, "the rejected 99 °C reading must not be judged");
+        collector.GetHistory(Uuid).Select(s => (s.Timestamp, s.TemperatureC)).Should().Equal((Start.AddSeconds(2), 50), (Start.AddSeconds(1), 99));
+        collector.GetStatus(Uuid).Should().Match<GpuDeviceStatus>(s => s.Health == GpuHealth.Unhealthy && s.IsFresh && s.ConsecutiveFailures == 0);
+        collector.GetHistory(Uuid, TimeSpan.FromMilliseconds(500)).Select(s => s.TemperatureC).Should().Equal(99);
     }
 
     [Fact]

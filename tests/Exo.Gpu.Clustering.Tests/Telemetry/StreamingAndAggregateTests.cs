@@ -100,11 +100,12 @@ public class StreamingAndAggregateTests
     [Fact]
     public async Task ClusterTelemetry_OnlyFreshReadingsCount()
     {
-        var time = new FakeTimeProvider(Start);
+        var time = new FakeTimeProvider(Start.AddSeconds(-20));
         await using var collector = Collector(time, devices: 4);
         var uuids = collector.Devices.Select(d => d.Uuid).ToArray();
+        collector.Record(uuids[1], Sample(Start.AddSeconds(-20), utilization: 99, temperature: 99, power: 999, memoryUsed: 70L << 30));
+        time.Advance(TimeSpan.FromSeconds(20)); // device 1's reading is now stale
         collector.Record(uuids[0], Sample(Start, utilization: 10, temperature: 40, power: 100, memoryUsed: 10L << 30));
-        collector.Record(uuids[1], Sample(Start.AddSeconds(-20), utilization: 99, temperature: 99, power: 999, memoryUsed: 70L << 30)); // stale
         collector.Record(uuids[2], new GpuSample { Timestamp = Start, UtilizationPercent = 30, MemoryUsedBytes = 20L << 30 }); // partial
         // uuids[3]: no reading at all
 

@@ -19,10 +19,9 @@ public class SummaryTests
         int[] values = [7, 20, 1, 15, 3, 12, 18, 5, 9, 14, 2, 19, 11, 6, 16, 4, 13, 8, 17, 10];
         for (var i = 0; i < values.Length; i++)
         {
-            collector.Record(Uuid, Sample(Start.AddSeconds(i), temperature: values[i]));
+            collector.Record(Uuid, At(time, Sample(Start.AddSeconds(i), temperature: values[i])));
         }
 
-        time.Advance(TimeSpan.FromSeconds(19));
         var s = collector.Summarize(Uuid, TelemetryMetric.Temperature, TimeSpan.FromMinutes(1))!.Value;
 
         s.Metric.Should().Be(TelemetryMetric.Temperature);
@@ -46,7 +45,7 @@ public class SummaryTests
         double[] power = [50, 15, 40, 20, 35];
         for (var i = 0; i < power.Length; i++)
         {
-            collector.Record(Uuid, Sample(Start.AddSeconds(i), power: power[i]));
+            collector.Record(Uuid, At(time, Sample(Start.AddSeconds(i), power: power[i])));
         }
 
         var s = collector.Summarize(Uuid, TelemetryMetric.Power, TimeSpan.FromMinutes(1))!.Value;
@@ -60,10 +59,9 @@ public class SummaryTests
         await using var collector = Collector(time);
         for (var i = 0; i < 60; i++)
         {
-            collector.Record(Uuid, Sample(Start.AddSeconds(i), utilization: i < 50 ? 0 : 100));
+            collector.Record(Uuid, At(time, Sample(Start.AddSeconds(i), utilization: i < 50 ? 0 : 100)));
         }
 
-        time.Advance(TimeSpan.FromSeconds(59));
         var s = collector.Summarize(Uuid, TelemetryMetric.Utilization, TimeSpan.FromSeconds(9))!.Value;
         s.Count.Should().Be(10); // stamped 50..59 s
         s.Mean.Should().Be(100);
@@ -89,10 +87,10 @@ public class SummaryTests
     {
         var time = new FakeTimeProvider(Start);
         await using var collector = Collector(time);
-        collector.Record(Uuid, new GpuSample { Timestamp = Start, TemperatureC = 40 });
-        collector.Record(Uuid, new GpuSample { Timestamp = Start.AddSeconds(1) });
-        collector.Record(Uuid, new GpuSample { Timestamp = Start.AddSeconds(2), TemperatureC = 60 });
-        collector.Record(Uuid, new GpuSample { Timestamp = Start.AddSeconds(3) });
+        collector.Record(Uuid, At(time, new GpuSample { Timestamp = Start, TemperatureC = 40 }));
+        collector.Record(Uuid, At(time, new GpuSample { Timestamp = Start.AddSeconds(1) }));
+        collector.Record(Uuid, At(time, new GpuSample { Timestamp = Start.AddSeconds(2), TemperatureC = 60 }));
+        collector.Record(Uuid, At(time, new GpuSample { Timestamp = Start.AddSeconds(3) }));
         var s = collector.Summarize(Uuid, TelemetryMetric.Temperature, TimeSpan.FromMinutes(1))!.Value;
         s.Count.Should().Be(2);
         s.Mean.Should().Be(50);

@@ -44,6 +44,20 @@ internal static class TelemetryTestKit
             EccUncorrectedErrors = eccUncorrected,
         };
 
+    /// <summary>
+    /// Moves the fake clock forward to the reading's stamp and returns the reading, for tests that record a reading
+    /// "taken at" a time: the collector ages readings from when they are recorded, on the clock's monotonic time.
+    /// </summary>
+    public static GpuSample At(FakeTimeProvider time, GpuSample sample)
+    {
+        if (sample.Timestamp > time.GetUtcNow())
+        {
+            time.SetUtcNow(sample.Timestamp);
+        }
+
+        return sample;
+    }
+
     /// <summary>Options with the health hold time given and everything else default.</summary>
     public static TelemetryOptions Options(int capacity = 600, TimeSpan? hold = null, TimeSpan? maxAge = null) => new()
     {
