@@ -98,3 +98,24 @@ public sealed class TimingSensitive
 {
     public const string Name = "Telemetry timing-sensitive";
 }
+
+/// <summary>
+/// A fake clock whose wall time can be stepped back and forward (as NTP or an operator does) while its monotonic
+/// time (<see cref="TimeProvider.GetTimestamp"/>) and its timers run on unaffected: only <see cref="FakeTimeProvider.Advance"/>
+/// moves those.
+/// </summary>
+internal sealed class SteppingTimeProvider(DateTimeOffset start) : FakeTimeProvider(start)
+{
+    private long _offsetTicks;
+
+    /// <summary>How far the wall clock is from the monotonic time line.</summary>
+    public TimeSpan WallOffset => TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
+
+    /// <summary>Steps the wall clock by <paramref name="step"/> (back when negative); monotonic time and timers do not move.</summary>
+    public void StepWallClock(TimeSpan step) => Interlocked.Add(ref _offsetTicks, step.Ticks);
+
+    public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + WallOffset;
+
+    // The monotonic time is the fake clock's own time line, never the stepped wall clock.
+    public override long GetTimestamp() => base.GetUtcNow().UtcTicks;
+}
