@@ -8,10 +8,21 @@ namespace Exo.Gpu.Clustering.Telemetry;
 /// wall-clock step (NTP, a manual change) moves none of them. Only differences of two readings mean anything; the
 /// origin is the clock's own (boot time on <see cref="TimeProvider.System"/>).
 /// </summary>
+/// <remarks>
+/// On <see cref="TimeProvider.System"/> it reads <see cref="Environment.TickCount64"/>: the same monotonic system clock
+/// at millisecond resolution (Linux: <c>CLOCK_MONOTONIC_COARSE</c>, one memory read in the vDSO), because a
+/// high-resolution read (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>) costs about as much as recording a
+/// whole reading, and every recorded reading reads the clock once. Ages, staleness limits and hold times are seconds;
+/// a few milliseconds of resolution change none of them. Any other <see cref="TimeProvider"/> (a fake or virtual
+/// clock) is read through <see cref="TimeProvider.GetTimestamp"/>, exactly.
+/// </remarks>
 internal sealed class MonotonicClock
 {
     /// <summary>The clock.</summary>
     private readonly TimeProvider _time;
+
+    /// <summary>Whether the clock is <see cref="TimeProvider.System"/>, read through <see cref="Environment.TickCount64"/>.</summary>
+    private readonly bool _system;
 
     /// <summary>Whether the clock already counts <see cref="TimeSpan"/> ticks (a fake clock), so no scaling is needed.</summary>
     private readonly bool _inTicks;
@@ -22,6 +33,7 @@ internal sealed class MonotonicClock
     public MonotonicClock(TimeProvider time)
     {
         _time = time;
+        _system = ReferenceEquals(time, TimeProvider.System);
         var frequency = time.TimestampFrequency;
         _inTicks = frequency == TimeSpan.TicksPerSecond;
         _scale = (double)TimeSpan.TicksPerSecond / frequency;
@@ -34,6 +46,11 @@ internal sealed class MonotonicClock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long Now()
     {
+        if (_system)
+        {
+            return Environment.TickCount64 * TimeSpan.TicksPerMillisecond;
+        }
+
         var timestamp = _time.GetTimestamp();
 
         // Multiplying by a positive constant and truncating keeps the order of the timestamps, so Now never goes back.
