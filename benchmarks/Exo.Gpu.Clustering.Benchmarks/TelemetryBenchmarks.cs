@@ -151,3 +151,190 @@ public class TelemetryBenchmarks
         public override DateTimeOffset GetUtcNow() => now;
     }
 }
+
+/// <summary>
+/// <see cref="TelemetryCollector.Record"/> through the real collector on <see cref="TimeProvider.System"/>, from one or
+/// two threads, each recording its own devices (thread t records devices t, t + threads, …: interleaved slots), with
+/// fresh readings (stamped now), stale ones (stamped a minute ago) and future ones (stamped an hour ahead). The baseline
+/// is what a user would write: one <c>lock</c> around a dictionary of <see cref="Queue{T}"/> trimmed to the capacity,
+/// taken by the same threads for the same devices. Times are per reading per thread.
+/// </summary>
+[MemoryDiagnoser]
+[CategoriesColumn]
+public class TelemetryRecordBenchmarks
+{
+    /// <summary>Readings each thread records per invocation.</summary>
+    private const int PerThread = 65_536;
+
+    private const int Capacity = 1024;
+    private const int Devices = 8;
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Queue<GpuSample>> _queues = new(StringComparer.Ordinal);
+    private TelemetryCollector _collector = null!;
+    private string[] _uuids = null!;
+    private GpuSample _template;
+
+    /// <summary>The second thread, started once and reused, so no invocation pays for a thread start.</summary>
+    private Thread? _worker;
+    private readonly SemaphoreSlim _go = new(0);
+    private readonly SemaphoreSlim _done = new(0);
+    private Action<TelemetryRecordBenchmarks, int, GpuSample>? _workerLoop;
+    private GpuSample _workerSample;
+    private volatile bool _stopping;
+
+    /// <summary>How the readings are stamped against the collector's clock.</summary>
+    public enum Stamp
+    {
+        /// <summary>Now.</summary>
+        Fresh,
+
+        /// <summary>A minute ago: older than the staleness limit.</summary>
+        Stale,
+
+        /// <summary>An hour ahead: the wall clock of the backend (or of the collector) was stepped.</summary>
+        Future,
+    }
+
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    [Params(Stamp.Fresh, Stamp.Stale, Stamp.Future)]
+    public Stamp Readings { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var devices = Enumerable.Range(0, Devices)
+            .Select(i => new GpuDevice($"GPU-00000000-0000-0000-0000-{i:D12}", i, "Bench GPU", 80L << 30, GpuBackendKind.Simulated))
+            .ToArray();
+        _collector = new TelemetryCollector(devices, new TelemetryOptions { HistoryCapacity = Capacity }, TimeProvider.System);
+        _uuids = [.. devices.Select(d => d.Uuid)];
+        foreach (var uuid in _uuids)
+        {
+            _queues[uuid] = new Queue<GpuSample>(Capacity + 1);
+        }
+
+        _template = new GpuSample
+        {
+            Timestamp = DateTimeOffset.UtcNow,
+            UtilizationPercent = 55,
+            MemoryUtilizationPercent = 20,
+            TemperatureC = 61,
+            PowerW = 380,
+            PowerLimitW = 700,
+            MemoryUsedBytes = 20L << 30,
+            MemoryTotalBytes = 80L << 30,
+            SmClockMHz = 1980,
+            ClockEventReasons = GpuClockEventReasons.None,
+            EccCorrectedErrors = 0,
+            EccUncorrectedErrors = 0,
+        };
+
+        if (Threads == 2)
+        {
+            _worker = new Thread(() =>
+            {
+                while (true)
+                {
+                    _go.Wait();
+                    if (_stopping)
+                    {
+                        return;
+                    }
+
+                    _workerLoop!(this, 1, _workerSample);
+                    _done.Release();
+                }
+            })
+            { IsBackground = true, Name = "bench-worker" };
+            _worker.Start();
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        if (_worker is not null)
+        {
+            _stopping = true;
+            _go.Release();
+            _worker.Join();
+        }
+
+        _collector.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = PerThread, Description = "lock + Queue<T> record")]
+    [BenchmarkCategory("Record")]
+    public void RecordBaseline() => OnThreads(static (self, thread, sample) => self.BaselineLoop(thread, sample));
+
+    [Benchmark(OperationsPerInvoke = PerThread, Description = "Record(uuid, sample)")]
+    [BenchmarkCategory("Record")]
+    public void Record() => OnThreads(static (self, thread, sample) => self.CollectorLoop(thread, sample));
+
+    /// <summary>Stamps this invocation's reading and runs <paramref name="loop"/> on every thread (the caller's being thread 0).</summary>
+    private void OnThreads(Action<TelemetryRecordBenchmarks, int, GpuSample> loop)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var sample = _template with
+        {
+            Timestamp = Readings switch
+            {
+                Stamp.Stale => now.AddMinutes(-1),
+                Stamp.Future => now.AddHours(1),
+                _ => now,
+            },
+        };
+        if (Threads == 1)
+        {
+            loop(this, 0, sample);
+            return;
+        }
+
+        _workerLoop = loop;
+        _workerSample = sample;
+        _go.Release();
+        loop(this, 0, sample);
+        _done.Wait();
+    }
+
+    private void CollectorLoop(int thread, GpuSample sample)
+    {
+        var uuids = _uuids;
+        var step = Threads;
+        for (int i = 0, d = thread; i < PerThread; i++)
+        {
+            _collector.Record(uuids[d], sample);
+            d += step;
+            if (d >= uuids.Length)
+            {
+                d = thread;
+            }
+        }
+    }
+
+    private void BaselineLoop(int thread, GpuSample sample)
+    {
+        var uuids = _uuids;
+        var step = Threads;
+        for (int i = 0, d = thread; i < PerThread; i++)
+        {
+            lock (_gate)
+            {
+                var queue = _queues[uuids[d]];
+                queue.Enqueue(sample);
+                while (queue.Count > Capacity)
+                {
+                    queue.Dequeue();
+                }
+            }
+
+            d += step;
+            if (d >= uuids.Length)
+            {
+                d = thread;
+            }
+        }
+    }
+}
