@@ -13,8 +13,9 @@ namespace Exo.Gpu.Clustering.Telemetry;
 /// <param name="P50">The median (nearest rank).</param>
 /// <param name="P95">The 95th percentile (nearest rank).</param>
 /// <param name="Last">The newest value.</param>
-/// <param name="From">The timestamp of the oldest reading counted.</param>
-/// <param name="To">The timestamp of the newest reading counted.</param>
+/// <param name="From">When the oldest reading counted was recorded: the wall clock at the query less that reading's age on
+/// the collector's monotonic clock (so <paramref name="From"/> is never after <paramref name="To"/>, whatever the wall clock did).</param>
+/// <param name="To">When the newest reading counted was recorded, measured the same way.</param>
 public readonly record struct TelemetrySummary(
     TelemetryMetric Metric,
     int Count,
