@@ -202,11 +202,29 @@ public sealed partial class TelemetryCollector
     private GpuDeviceStatus StatusOf(DeviceSlot slot, long nowUtcTicks)
     {
         var s = slot.ReadSnapshot();
+        var health = s.Health(nowUtcTicks, _settings.StalenessTicks);
+        string? reason = null;
+        if (health != GpuHealth.Healthy)
+        {
+            // Judged again with the words, under the slot's lock, so health and reason agree (a query, not the hot path).
+            slot.Enter();
+            try
+            {
+                (health, reason) = slot.JudgeAndDescribeHeld(nowUtcTicks, _settings);
+            }
+            finally
+            {
+                slot.Exit();
+            }
+
+            reason = health == GpuHealth.Healthy ? null : reason;
+        }
+
         return new GpuDeviceStatus(
             slot.Device,
-            s.Health(nowUtcTicks, _settings.StalenessTicks),
+            health,
             s.HasSample ? s.Latest : null,
             s.IsFresh(nowUtcTicks, _settings.StalenessTicks),
-            s.ConsecutiveFailures);
+            s.ConsecutiveFailures) { Reason = reason };
     }
 }
