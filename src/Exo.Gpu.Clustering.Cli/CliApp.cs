@@ -178,7 +178,7 @@ internal static class CliApp
             unavailable = e.Message;
         }
 
-        await context.Out.WriteLineAsync(DeviceReport.Json(indented: true, w =>
+        await context.Out.WriteLineAsync(DeviceView.Json(indented: true, w =>
         {
             w.WriteStartObject();
             w.WriteString("version", tool);

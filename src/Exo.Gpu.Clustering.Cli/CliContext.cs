@@ -55,7 +55,7 @@ internal sealed class CliContext
         });
         if (!Interactive)
         {
-            console.Profile.Width = 160;
+            console.Profile.Width = 200;
         }
 
         return console;

@@ -171,7 +171,7 @@ internal static class PlanCommand
             json.WriteNumber("unassigned", plan.Unassigned);
             if (selection is not null)
             {
-                DeviceReport.WriteBackend(json, selection); // --by: the devices came from a backend (--weights reads none)
+                DeviceView.WriteBackend(json, selection); // --by: the devices came from a backend (--weights reads none)
             }
 
             json.WriteEndObject();

@@ -117,7 +117,7 @@ internal static class SelectCommand
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
             json.WriteStartObject();
-            DeviceReport.WriteBackend(json, selection);
+            DeviceView.WriteBackend(json, selection);
             json.WriteString("strategy", strategy);
             json.WriteStartArray("chosen");
             foreach (var device in explanation.Chosen)
@@ -222,7 +222,7 @@ internal static class SelectCommand
                 verdict.Device.Index.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape(verdict.Device.Uuid),
                 Markup.Escape(verdict.Device.Name),
-                DeviceReport.HealthMarkup(verdict.Health),
+                DeviceView.HealthMarkup(verdict.Health),
                 Gib(verdict.FreeBytesAfterReservations),
                 verdict.Score is { } score ? score.Total.ToString("0.000", CultureInfo.InvariantCulture) : "n/a",
                 chosen ? "[green]chosen[/]" : verdict.Eligible ? "eligible" : Markup.Escape(string.Join("; ", Causes(verdict, healthReasons))));

@@ -42,7 +42,7 @@ internal static class StatusCommand
             await using (manager.ConfigureAwait(false))
             {
                 rows = manager.GetStatuses();
-                processes = await DeviceReport.ReadProcessesAsync(manager, rows, cancellationToken).ConfigureAwait(false);
+                processes = await DeviceView.ReadProcessesAsync(manager, rows, cancellationToken).ConfigureAwait(false);
             }
         }
         else
@@ -59,7 +59,7 @@ internal static class StatusCommand
             context.Console.Write(ToTable(selection, rows));
             if (processes is not null)
             {
-                context.Console.Write(DeviceReport.ProcessTable(processes));
+                context.Console.Write(DeviceView.ProcessTable(processes));
             }
         }
 
@@ -73,17 +73,17 @@ internal static class StatusCommand
     }
 
     public static string ToJson(BackendSelection selection, IReadOnlyList<GpuDeviceStatus> rows, IReadOnlyList<DeviceProcesses>? processes = null) =>
-        DeviceReport.Json(indented: true, json => Write(json, selection, rows, processes, freshOnly: false));
+        DeviceView.Json(indented: true, json => Write(json, selection, rows, processes, freshOnly: false));
 
     /// <summary>The status document's members (also each line of <c>watch --json</c>).</summary>
     public static void Write(Utf8JsonWriter json, BackendSelection selection, IReadOnlyList<GpuDeviceStatus> rows, IReadOnlyList<DeviceProcesses>? processes, bool freshOnly)
     {
         json.WriteStartObject();
-        DeviceReport.WriteBackend(json, selection);
+        DeviceView.WriteBackend(json, selection);
         json.WriteStartArray("devices");
         for (var i = 0; i < rows.Count; i++)
         {
-            DeviceReport.WriteDevice(json, rows[i], freshOnly, processes?[i]);
+            DeviceView.WriteDevice(json, rows[i], freshOnly, processes?[i]);
         }
 
         json.WriteEndArray();
@@ -91,5 +91,5 @@ internal static class StatusCommand
     }
 
     public static Table ToTable(BackendSelection selection, IReadOnlyList<GpuDeviceStatus> rows) =>
-        DeviceReport.DeviceTable($"backend: {selection.Name}" + (selection.Note is { } note ? $" ({note})" : string.Empty), rows, freshOnly: false);
+        DeviceView.DeviceTable($"backend: {selection.Name}" + (selection.Note is { } note ? $" ({note})" : string.Empty), rows, freshOnly: false);
 }

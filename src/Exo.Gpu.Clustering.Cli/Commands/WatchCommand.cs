@@ -103,7 +103,7 @@ internal static class WatchCommand
     {
         var title = $"backend: {selection.Name}" + (selection.Note is { } note ? $" ({note})" : string.Empty)
             + string.Create(CultureInfo.InvariantCulture, $" · refresh {refresh}{(count is int n ? $"/{n}" : string.Empty)} at {cluster.Timestamp:yyyy-MM-dd HH:mm:ss}Z");
-        var table = DeviceReport.DeviceTable(title, statuses, freshOnly: true);
+        var table = DeviceView.DeviceTable(title, statuses, freshOnly: true);
         table.Caption = new TableTitle(Markup.Escape(string.Create(
             CultureInfo.InvariantCulture,
             $"{cluster.FreshDeviceCount}/{cluster.DeviceCount} devices fresh · {Gib(cluster.UsedMemoryBytes)} / {Gib(cluster.TotalMemoryBytes)} GiB used · mean util {Format(cluster.MeanUtilizationPercent, " %")} · power {Format(cluster.TotalPowerW, " W")}")));
@@ -113,24 +113,24 @@ internal static class WatchCommand
     /// <summary>One refresh as one line of JSON: the refresh, its time, the backend, the cluster line and every device.</summary>
     public static string ToJsonLine(
         BackendSelection selection, IReadOnlyList<GpuDeviceStatus> statuses, IReadOnlyList<DeviceProcesses>? processes, ClusterTelemetry cluster, int refresh) =>
-        DeviceReport.Json(indented: false, json =>
+        DeviceView.Json(indented: false, json =>
         {
             json.WriteStartObject();
             json.WriteNumber("refresh", refresh);
             json.WriteString("timestamp", cluster.Timestamp.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
-            DeviceReport.WriteBackend(json, selection);
+            DeviceView.WriteBackend(json, selection);
             json.WriteStartObject("cluster");
             json.WriteNumber("deviceCount", cluster.DeviceCount);
             json.WriteNumber("freshDeviceCount", cluster.FreshDeviceCount);
-            DeviceReport.WriteNumber(json, "memoryUsedBytes", cluster.UsedMemoryBytes);
-            DeviceReport.WriteNumber(json, "memoryTotalBytes", cluster.TotalMemoryBytes);
-            DeviceReport.WriteNumber(json, "meanUtilizationPercent", cluster.MeanUtilizationPercent);
-            DeviceReport.WriteNumber(json, "totalPowerW", cluster.TotalPowerW);
+            DeviceView.WriteNumber(json, "memoryUsedBytes", cluster.UsedMemoryBytes);
+            DeviceView.WriteNumber(json, "memoryTotalBytes", cluster.TotalMemoryBytes);
+            DeviceView.WriteNumber(json, "meanUtilizationPercent", cluster.MeanUtilizationPercent);
+            DeviceView.WriteNumber(json, "totalPowerW", cluster.TotalPowerW);
             json.WriteEndObject();
             json.WriteStartArray("devices");
             for (var i = 0; i < statuses.Count; i++)
             {
-                DeviceReport.WriteDevice(json, statuses[i], freshOnly: true, processes?[i]);
+                DeviceView.WriteDevice(json, statuses[i], freshOnly: true, processes?[i]);
             }
 
             json.WriteEndArray();
@@ -164,9 +164,9 @@ internal static class WatchCommand
                 cancellationToken.ThrowIfCancellationRequested();
                 var statuses = manager.GetStatuses();
                 var cluster = manager.GetClusterTelemetry();
-                var processes = withProcesses ? await DeviceReport.ReadProcessesAsync(manager, statuses, cancellationToken).ConfigureAwait(false) : null;
+                var processes = withProcesses ? await DeviceView.ReadProcessesAsync(manager, statuses, cancellationToken).ConfigureAwait(false) : null;
                 var table = ToTable(selection, statuses, cluster, refresh, count);
-                IRenderable view = processes is null ? table : new Rows(table, DeviceReport.ProcessTable(processes));
+                IRenderable view = processes is null ? table : new Rows(table, DeviceView.ProcessTable(processes));
                 await show(view, ToJsonLine(selection, statuses, processes, cluster, refresh)).ConfigureAwait(false);
                 if (refresh == count || !await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
                 {

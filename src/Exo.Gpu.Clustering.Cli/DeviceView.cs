@@ -16,7 +16,7 @@ namespace Exo.Gpu.Clustering.Cli;
 internal sealed record DeviceProcesses(string Uuid, int Index, IReadOnlyList<GpuProcess>? Processes, string? Error);
 
 /// <summary>The pieces <c>status</c> and <c>watch</c> share: device rows, health, reasons and processes, as table and JSON.</summary>
-internal static class DeviceReport
+internal static class DeviceView
 {
     /// <summary>Lists the processes of every device through the manager (only when asked: never by the poller).</summary>
     public static async Task<IReadOnlyList<DeviceProcesses>> ReadProcessesAsync(
@@ -42,10 +42,8 @@ internal static class DeviceReport
     /// <summary>One row per device, with the health reason of every device that is not Healthy.</summary>
     public static Table DeviceTable(string title, IReadOnlyList<GpuDeviceStatus> rows, bool freshOnly)
     {
-        // UUIDs never wrap (they are copied from here); the reason wraps instead.
         var table = new Table { Title = new TableTitle(Markup.Escape(title)) }
-            .AddColumns(new TableColumn("#"), new TableColumn("UUID").NoWrap(), new TableColumn("Name"), new TableColumn("Memory used / total"))
-            .AddColumns("Util", "Temp", "Power", "Health", "Reason");
+            .AddColumns("#", "UUID", "Name", "Memory used / total", "Util", "Temp", "Power", "Health", "Reason");
         foreach (var row in rows)
         {
             var s = freshOnly && !row.IsFresh ? null : row.Latest;
