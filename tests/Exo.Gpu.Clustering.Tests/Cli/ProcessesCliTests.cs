@@ -14,7 +14,7 @@ public class ProcessesCliTests
         FakeGpuLibrary.Main.Reset(3);
         var self = Environment.ProcessId;
         NvmlProcessTests.AddProcess(FakeGpuLibrary.Main, 0, 1, self, 5L << 30);
-        NvmlProcessTests.AddProcess(FakeGpuLibrary.Main, 0, 2, 31337, ulong.MaxValue);
+        NvmlProcessTests.AddProcess(FakeGpuLibrary.Main, 0, 2, 999_999_998, ulong.MaxValue); // sorted after ours: pids are listed in order
         FakeGpuLibrary.Main.Inject("nvmlDeviceGetComputeRunningProcesses_v3", 2, FakeGpuLibrary.NotSupported);
         FakeGpuLibrary.Main.Inject("nvmlDeviceGetGraphicsRunningProcesses_v3", 2, FakeGpuLibrary.NotSupported);
 
@@ -31,7 +31,7 @@ public class ProcessesCliTests
         processes[0].GetProperty("name").GetString().Should().Be(File.ReadAllText($"/proc/{self}/comm").Trim());
         processes[0].GetProperty("type").GetString().Should().Be("C");
         processes[0].GetProperty("usedMemoryBytes").GetInt64().Should().Be(5L << 30);
-        processes[1].GetProperty("pid").GetInt32().Should().Be(31337);
+        processes[1].GetProperty("pid").GetInt32().Should().Be(999_999_998);
         processes[1].GetProperty("type").GetString().Should().Be("G");
         processes[1].GetProperty("usedMemoryBytes").ValueKind.Should().Be(JsonValueKind.Null);
         devices[1].GetProperty("processes").GetArrayLength().Should().Be(0);
