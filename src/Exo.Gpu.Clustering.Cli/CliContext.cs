@@ -6,23 +6,14 @@ namespace Exo.Gpu.Clustering.Cli;
 /// <summary>What a command talks to: its output streams, its clock, and how it makes backends.</summary>
 internal sealed class CliContext
 {
+    private IAnsiConsole? _console;
+
     public CliContext(TextWriter output, TextWriter error, TimeProvider time, bool interactive)
     {
         Out = output;
         Error = error;
         Time = time;
         Interactive = interactive;
-        Console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(output),
-            Ansi = interactive ? AnsiSupport.Detect : AnsiSupport.No,
-            ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
-            Interactive = interactive ? InteractionSupport.Detect : InteractionSupport.No,
-        });
-        if (!interactive)
-        {
-            Console.Profile.Width = 160;
-        }
     }
 
     public TextWriter Out { get; }
@@ -34,7 +25,14 @@ internal sealed class CliContext
     /// <summary>Whether output goes to a terminal (colours, live refresh).</summary>
     public bool Interactive { get; }
 
-    public IAnsiConsole Console { get; }
+    /// <summary><see langword="true"/> for <c>--color</c>, <see langword="false"/> for <c>--no-color</c>, <see langword="null"/> to detect (set before the first use of <see cref="Console"/>).</summary>
+    public bool? Color { get; set; }
+
+    /// <summary>Whether tables are coloured: <c>--color</c>/<c>--no-color</c>, else not when <c>NO_COLOR</c> is set, else on a terminal.</summary>
+    public bool UsesColor => Color ?? (string.IsNullOrEmpty(Environment("NO_COLOR")) && Interactive);
+
+    /// <summary>The console tables are written to (on <see cref="Out"/>), coloured as <see cref="UsesColor"/> says.</summary>
+    public IAnsiConsole Console => _console ??= CreateConsole();
 
     /// <summary>Replaces backend creation (tests inject fault plans or fake libraries); null means the default.</summary>
     public Func<BackendRequest, CancellationToken, ValueTask<BackendSelection>>? BackendFactory { get; init; }
@@ -45,6 +43,24 @@ internal sealed class CliContext
     public static CliContext FromConsole() =>
         new(System.Console.Out, System.Console.Error, TimeProvider.System, !System.Console.IsOutputRedirected);
 
+    private IAnsiConsole CreateConsole()
+    {
+        var color = UsesColor;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Out),
+            Ansi = color ? AnsiSupport.Yes : Interactive ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = !color ? ColorSystemSupport.NoColors : Interactive ? ColorSystemSupport.Detect : ColorSystemSupport.Standard,
+            Interactive = Interactive ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+        if (!Interactive)
+        {
+            console.Profile.Width = 200;
+        }
+
+        return console;
+    }
+
     public ValueTask<BackendSelection> CreateBackendAsync(BackendRequest request, CancellationToken cancellationToken) =>
         BackendFactory is { } factory ? factory(request, cancellationToken) : BackendChoice.CreateAsync(request, Time, Environment, cancellationToken);
 }
@@ -53,4 +69,5 @@ internal sealed class CliContext
 /// <param name="Backend">The backend; the command disposes it.</param>
 /// <param name="Name">"simulated" or "nvml".</param>
 /// <param name="Note">Why it was chosen, for the table header (e.g. "auto: no NVIDIA driver found").</param>
-internal sealed record BackendSelection(IGpuBackend Backend, string Name, string? Note);
+/// <param name="FallbackReason">Why <c>--backend auto</c> fell back to the simulated cluster, or <see langword="null"/>.</param>
+internal sealed record BackendSelection(IGpuBackend Backend, string Name, string? Note, string? FallbackReason = null);

@@ -15,12 +15,33 @@ namespace Exo.Gpu.Clustering.Cli.Commands;
 /// <c>status</c>); those options are refused with <c>--weights</c>. <c>--min M</c> is a minimum for every device.
 /// When the caps cannot hold every item the command fails with exit code 2 naming <c>--caps</c>, unless
 /// <c>--allow-unassigned</c> is given: then the devices are filled to their caps and the rest is reported as
-/// <c>unassigned</c>.
+/// <c>unassigned</c>. Like <c>select</c>, <c>--by</c> never plans over simulated devices unless asked: without
+/// <c>--backend</c> it uses NVML, and a missing driver is exit code 3.
 /// </remarks>
 internal static class PlanCommand
 {
     public static readonly string[] ValueOptions = ["items", "weights", "by", "method", "caps", "min", .. BackendRequest.ValueOptions];
     public static readonly string[] Flags = ["json", "allow-unassigned"];
+
+    public static readonly CommandHelp Help = new(
+        "plan --items N (--weights w1,w2,... | --by uniform|memory|compute) [--method hamilton|webster|dhondt] [--caps c1,c2,...] [--min M] [--allow-unassigned] [--json] [--backend nvml|simulated|auto]",
+        "Splits N items exactly (the counts add up to N) into contiguous ranges, by the weights given or by the devices'\n"
+        + "memory or compute. --by reads the devices from the backend: real devices only unless --backend simulated or auto.",
+        [
+            ("--items N", "how many items (required)"),
+            ("--weights w1,w2,...", "one weight per device (no backend is read)"),
+            ("--by uniform|memory|compute", "weights from the devices: equal, total memory, or SM count x max SM clock"),
+            ("--method hamilton|webster|dhondt", "how fractions are rounded (default hamilton: largest remainder)"),
+            ("--caps c1,c2,...", "at most this many items per device"),
+            ("--min M", "at least M items per device"),
+            ("--allow-unassigned", "when the caps cannot hold every item, fill them and report the rest as unassigned (else exit 2)"),
+            ("--json", "{\"method\", \"counts\": [...], \"unassigned\", \"backend\" (with --by), \"fallbackReason\"?}"),
+            .. CommandHelp.BackendOptions,
+        ],
+        [
+            ("exo-gpu plan --items 1000 --weights 2,1,1", "500, 250, 250"),
+            ("exo-gpu plan --items 1000000 --by memory --json", "split by the memory of this host's GPUs"),
+        ]);
 
     private static readonly string[] Methods = ["hamilton", "webster", "dhondt"];
     private static readonly string[] Sources = ["uniform", "memory", "compute"];
@@ -46,6 +67,7 @@ internal static class PlanCommand
         }
 
         double[] weights;
+        BackendSelection? selection = null;
         IReadOnlyList<GpuDevice>? devices = null;
         string source;
         if (args.Has("weights"))
@@ -61,7 +83,8 @@ internal static class PlanCommand
         else
         {
             var by = args.GetChoice("by", "uniform", Sources);
-            var selection = await context.CreateBackendAsync(BackendRequest.FromArguments(args), cancellationToken).ConfigureAwait(false);
+            selection = await context.CreateBackendAsync(BackendRequest.FromArguments(args, realDevicesOnly: true), cancellationToken).ConfigureAwait(false);
+            await BackendChoice.WarnIfFellBackAsync(context, "plan", selection).ConfigureAwait(false);
             var snapshot = await CliCluster.ReadOnceAsync(context, selection, cancellationToken).ConfigureAwait(false);
             devices = [.. snapshot.Devices.Select(d => d.Device)];
 
@@ -113,7 +136,7 @@ internal static class PlanCommand
 
         if (args.Has("json"))
         {
-            await context.Out.WriteLineAsync(ToJson(methodName, plan)).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(ToJson(methodName, plan, selection)).ConfigureAwait(false);
         }
         else
         {
@@ -130,8 +153,8 @@ internal static class PlanCommand
         return CliApp.Success;
     }
 
-    /// <summary>The contract's shape: <c>{"method":"hamilton","counts":[...],"unassigned":N}</c>.</summary>
-    public static string ToJson(string method, DistributionPlan plan)
+    /// <summary>The contract's shape: <c>{"method":"hamilton","counts":[...],"unassigned":N}</c>, then, with <c>--by</c>, the backend.</summary>
+    public static string ToJson(string method, DistributionPlan plan, BackendSelection? selection = null)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
@@ -146,6 +169,11 @@ internal static class PlanCommand
 
             json.WriteEndArray();
             json.WriteNumber("unassigned", plan.Unassigned);
+            if (selection is not null)
+            {
+                DeviceView.WriteBackend(json, selection); // --by: the devices came from a backend (--weights reads none)
+            }
+
             json.WriteEndObject();
         }
 

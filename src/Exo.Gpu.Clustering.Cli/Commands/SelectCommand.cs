@@ -16,12 +16,38 @@ namespace Exo.Gpu.Clustering.Cli.Commands;
 /// comma-separated, by index (the backend's, NVML's, numbering) or UUID; UUIDs are what <c>CUDA_VISIBLE_DEVICES</c>
 /// understands whatever <c>CUDA_DEVICE_ORDER</c> is. <c>--explain</c> lists every device with its verdict and reasons.
 /// Sizes take a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same), or KB, MB, GB, TB (powers of 1000); a bare
-/// number is bytes. Exit code 3 when nothing fits, with the nearest device and why on stderr.
+/// number is bytes. Exit code 3 when nothing fits, with the nearest device and why on stderr, and when the request asks
+/// for more devices than there are. Never a simulated device unless asked: without <c>--backend</c> the backend is NVML,
+/// and a missing driver is exit code 3 with the reason on stderr and nothing on stdout.
 /// </remarks>
 internal static class SelectCommand
 {
     public static readonly string[] ValueOptions = [.. BackendRequest.ValueOptions, "memory", "count", "strategy", "max-util", "max-temp", "exclude", "format"];
     public static readonly string[] Flags = ["explain", "json"];
+
+    public static readonly CommandHelp Help = new(
+        "select [--memory 20GiB] [--count N] [--strategy S] [--max-util P] [--max-temp C] [--exclude i,j] [--explain] [--json] [--format index|uuid] [--backend nvml|simulated|auto]",
+        "Picks device(s) now, as scripts use GPUtil, and prints them comma-separated on stdout; nothing is reserved.\n"
+        + "Real devices only: without --backend it uses NVML and, with no usable driver, exits 3 with the reason on stderr\n"
+        + "and nothing on stdout; --backend simulated (or auto) allows the simulated cluster. Exit 3 also when nothing fits\n"
+        + "(the nearest device and why on stderr) or when --count exceeds the devices there are.",
+        [
+            ("--memory SIZE", "free memory each device needs, after reservations: 20GiB, 512MiB, 1.5GB, or bytes (default 0)"),
+            ("--count N", "how many devices (1-1024, default 1)"),
+            ("--strategy S", "how to rank eligible devices: " + string.Join('|', StrategyNames.All) + " (default best-score)"),
+            ("--max-util P", "skip devices busier than P % (0-100)"),
+            ("--max-temp C", "skip devices hotter than C °C"),
+            ("--exclude i,j", "never pick these device indexes"),
+            ("--explain", "list every device with its health (and why it is not Healthy), free memory, score and verdict"),
+            ("--json", "{\"backend\", \"fallbackReason\"?, \"strategy\", \"chosen\": [{\"index\", \"uuid\", \"name\"}], \"nearest\", \"devices\"? (with --explain)}"),
+            ("--format index|uuid", "print indexes (NVML numbering, default) or UUIDs (what CUDA_VISIBLE_DEVICES takes whatever CUDA_DEVICE_ORDER is)"),
+            .. CommandHelp.BackendOptions,
+        ],
+        [
+            ("CUDA_VISIBLE_DEVICES=$(exo-gpu select --memory 20GiB --format uuid) python train.py", "run on a GPU with 20 GiB free"),
+            ("exo-gpu select --count 2 --max-temp 80 --explain", "two cool devices, and why the others were not picked"),
+            ("exo-gpu select --backend simulated --faults hot:0@0s --explain", "try it on the simulated cluster"),
+        ]);
 
     private static readonly string[] Formats = ["index", "uuid"];
 
@@ -35,7 +61,7 @@ internal static class SelectCommand
         double? maxTemp = args.Has("max-temp") ? args.GetDouble("max-temp", 85, -273, 1000) : null;
         var exclude = args.Get("exclude") is { } excludeText ? ParseIndexes(excludeText, "--exclude") : null;
         var format = args.GetChoice("format", "index", Formats);
-        var backendRequest = BackendRequest.FromArguments(args);
+        var backendRequest = BackendRequest.FromArguments(args, realDevicesOnly: true);
 
         GpuRequest request;
         try
@@ -56,6 +82,7 @@ internal static class SelectCommand
         }
 
         var selection = await context.CreateBackendAsync(backendRequest, cancellationToken).ConfigureAwait(false);
+        await BackendChoice.WarnIfFellBackAsync(context, "select", selection).ConfigureAwait(false);
         var manager = await CliCluster.StartOnDemandAsync(
             context,
             selection,
@@ -68,23 +95,29 @@ internal static class SelectCommand
             {
                 explanation = manager.Selector.Explain(request);
             }
+            catch (ArgumentOutOfRangeException e) when (e.ParamName == nameof(GpuRequest.DeviceCount))
+            {
+                // "not enough devices" is exit code 3 by the contract, not a bad argument.
+                throw new CliNoDeviceException("not enough devices: " + Lowercase(FirstLine(e)));
+            }
             catch (ArgumentException e)
             {
                 throw Usage(e);
             }
 
-            return await ReportAsync(context, args, selection, strategyName, format, explanation).ConfigureAwait(false);
+            var reasons = manager.GetStatuses().ToDictionary(s => s.Device.Uuid, s => s.Reason, StringComparer.Ordinal);
+            return await ReportAsync(context, args, selection, strategyName, format, explanation, reasons).ConfigureAwait(false);
         }
     }
 
     /// <summary>The JSON shape: <c>{"backend":..., "strategy":..., "chosen":[{"index","uuid","name"}], "nearest":..., "devices":[...]}</c> (devices with <c>--explain</c>).</summary>
-    public static string ToJson(string backend, string strategy, GpuSelectionExplanation explanation, bool withDevices)
+    public static string ToJson(BackendSelection selection, string strategy, GpuSelectionExplanation explanation, bool withDevices, IReadOnlyDictionary<string, string?> healthReasons)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
             json.WriteStartObject();
-            json.WriteString("backend", backend);
+            DeviceView.WriteBackend(json, selection);
             json.WriteString("strategy", strategy);
             json.WriteStartArray("chosen");
             foreach (var device in explanation.Chosen)
@@ -100,7 +133,7 @@ internal static class SelectCommand
             if (explanation.Nearest is { } nearest)
             {
                 json.WriteStartObject("nearest");
-                WriteVerdict(json, nearest, chosen: false);
+                WriteVerdict(json, nearest, chosen: false, healthReasons);
                 json.WriteEndObject();
             }
             else
@@ -114,7 +147,7 @@ internal static class SelectCommand
                 foreach (var verdict in explanation.Devices)
                 {
                     json.WriteStartObject();
-                    WriteVerdict(json, verdict, explanation.Chosen.Contains(verdict.Device));
+                    WriteVerdict(json, verdict, explanation.Chosen.Contains(verdict.Device), healthReasons);
                     json.WriteEndObject();
                 }
 
@@ -144,23 +177,24 @@ internal static class SelectCommand
         }
     }
 
-    private static async Task<int> ReportAsync(CliContext context, CliArguments args, BackendSelection selection, string strategy, string format, GpuSelectionExplanation explanation)
+    private static async Task<int> ReportAsync(
+        CliContext context, CliArguments args, BackendSelection selection, string strategy, string format, GpuSelectionExplanation explanation, IReadOnlyDictionary<string, string?> healthReasons)
     {
         var explain = args.Has("explain");
         if (args.Has("json"))
         {
-            await context.Out.WriteLineAsync(ToJson(selection.Name, strategy, explanation, explain)).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(ToJson(selection, strategy, explanation, explain, healthReasons)).ConfigureAwait(false);
         }
         else if (explain)
         {
-            context.Console.Write(ToTable(selection, explanation));
+            context.Console.Write(ToTable(selection, explanation, healthReasons));
             context.Console.WriteLine();
         }
 
         if (!explanation.Fits)
         {
             var why = explanation.Nearest is { } nearest
-                ? $"nearest: {nearest.Device}: {string.Join("; ", nearest.Reasons)}."
+                ? $"nearest: {nearest.Device}: {string.Join("; ", Causes(nearest, healthReasons))}."
                 : "the cluster has no device.";
             await context.Error.WriteLineAsync($"exo-gpu select: nothing fits {explanation.Request}; {why}").ConfigureAwait(false);
             return CliApp.NoDevice;
@@ -175,7 +209,7 @@ internal static class SelectCommand
         return CliApp.Success;
     }
 
-    private static Table ToTable(BackendSelection selection, GpuSelectionExplanation explanation)
+    private static Table ToTable(BackendSelection selection, GpuSelectionExplanation explanation, IReadOnlyDictionary<string, string?> healthReasons)
     {
         var title = $"backend: {selection.Name}" + (selection.Note is { } note ? $" ({note})" : string.Empty)
             + $" · {explanation.Request}";
@@ -188,25 +222,40 @@ internal static class SelectCommand
                 verdict.Device.Index.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape(verdict.Device.Uuid),
                 Markup.Escape(verdict.Device.Name),
-                StatusCommand.HealthMarkup(verdict.Health),
+                DeviceView.HealthMarkup(verdict.Health),
                 Gib(verdict.FreeBytesAfterReservations),
                 verdict.Score is { } score ? score.Total.ToString("0.000", CultureInfo.InvariantCulture) : "n/a",
-                chosen ? "[green]chosen[/]" : verdict.Eligible ? "eligible" : Markup.Escape(string.Join("; ", verdict.Reasons)));
+                chosen ? "[green]chosen[/]" : verdict.Eligible ? "eligible" : Markup.Escape(string.Join("; ", Causes(verdict, healthReasons))));
         }
 
         return table;
     }
 
-    private static void WriteVerdict(Utf8JsonWriter json, GpuDeviceVerdict verdict, bool chosen)
+    /// <summary>The verdict's reasons, a health one followed by why the device is not Healthy (the telemetry's words).</summary>
+    private static IEnumerable<string> Causes(GpuDeviceVerdict verdict, IReadOnlyDictionary<string, string?> healthReasons)
+    {
+        var healthReason = healthReasons.GetValueOrDefault(verdict.Device.Uuid);
+        foreach (var reason in verdict.Reasons)
+        {
+            yield return healthReason is not null && reason.StartsWith("health ", StringComparison.Ordinal) ? $"{reason}: {healthReason}" : reason;
+        }
+    }
+
+    private static void WriteVerdict(Utf8JsonWriter json, GpuDeviceVerdict verdict, bool chosen, IReadOnlyDictionary<string, string?> healthReasons)
     {
         json.WriteNumber("index", verdict.Device.Index);
         json.WriteString("uuid", verdict.Device.Uuid);
         json.WriteString("name", verdict.Device.Name);
         json.WriteString("health", verdict.Health.ToString());
+        if (healthReasons.GetValueOrDefault(verdict.Device.Uuid) is { } healthReason)
+        {
+            json.WriteString("healthReason", healthReason);
+        }
+
         json.WriteBoolean("eligible", verdict.Eligible);
         json.WriteBoolean("chosen", chosen);
         json.WriteStartArray("reasons");
-        foreach (var reason in verdict.Reasons)
+        foreach (var reason in Causes(verdict, healthReasons))
         {
             json.WriteStringValue(reason);
         }
@@ -258,6 +307,17 @@ internal static class SelectCommand
         var paramNote = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
         return new CliUsageException(option, paramNote >= 0 ? message[..paramNote] : message);
     }
+
+    /// <summary>The exception's message without the "(Parameter 'x')" suffix and the "Actual value" line.</summary>
+    private static string FirstLine(ArgumentException e)
+    {
+        var message = e.Message.Split('\n')[0].TrimEnd();
+        var paramNote = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        return paramNote >= 0 ? message[..paramNote] : message;
+    }
+
+    private static string Lowercase(string sentence) =>
+        sentence.Length > 1 && char.IsUpper(sentence[0]) && !char.IsUpper(sentence[1]) ? char.ToLowerInvariant(sentence[0]) + sentence[1..] : sentence;
 
     private static int[] ParseIndexes(string text, string option)
     {

@@ -13,6 +13,21 @@ internal static class SimulateCommand
     public static readonly string[] ValueOptions = ["devices", "jobs", "seed", "profile"];
     public static readonly string[] Flags = ["json"];
 
+    public static readonly CommandHelp Help = new(
+        "simulate [--devices N] [--jobs N] [--seed S] [--profile homogeneous|heterogeneous] [--json]",
+        "Runs a seeded stream of jobs through the whole library (selection, leases, waits, revocations) on the simulated\n"
+        + "cluster, in simulated time: jobs placed per device, waits, revocations, peak memory. Same seed, same report.",
+        [
+            ("--devices N", "simulated devices (1-64, default 8)"),
+            ("--jobs N", "jobs in the stream (1-100000, default 200)"),
+            ("--seed S", "the seed (default 1)"),
+            ("--profile homogeneous|heterogeneous", "eight identical H100s or a mixed cluster (default heterogeneous)"),
+            ("--json", "the report as JSON"),
+        ],
+        [
+            ("exo-gpu simulate --devices 16 --jobs 5000 --seed 7 --json", "a larger run, as JSON"),
+        ]);
+
     public static async Task<int> RunAsync(CliArguments args, CliContext context, CancellationToken cancellationToken)
     {
         var settings = new SimulationSettings(

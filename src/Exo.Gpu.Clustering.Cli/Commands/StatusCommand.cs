@@ -1,30 +1,66 @@
-using System.Globalization;
 using System.Text.Json;
-using Exo.Gpu.Clustering.Devices;
 using Exo.Gpu.Clustering.Telemetry;
 using Spectre.Console;
 
 namespace Exo.Gpu.Clustering.Cli.Commands;
 
-/// <summary><c>exo-gpu status [--json] [--backend auto|simulated|nvml]</c>: one row per device.</summary>
+/// <summary><c>exo-gpu status [--json] [--processes] [--backend auto|simulated|nvml]</c>: one row per device.</summary>
+/// <remarks>
+/// Reads every device once (<see cref="GpuClusteringManager.ReadOnceAsync"/>); with <c>--processes</c> it starts a
+/// manager without its poller instead, so the backend is still open to list each device's processes.
+/// </remarks>
 internal static class StatusCommand
 {
     public static readonly string[] ValueOptions = BackendRequest.ValueOptions;
-    public static readonly string[] Flags = ["json"];
+    public static readonly string[] Flags = ["json", "processes"];
+
+    public static readonly CommandHelp Help = new(
+        "status [--json] [--processes] [--backend auto|nvml|simulated] [--profile P] [--devices N] [--seed S] [--faults PLAN]",
+        "Reads every device once: index, UUID, name, memory used/total, utilization, temperature, power, health and,\n"
+        + "for every device that is not Healthy, the reason. A value the device cannot report is n/a (null in JSON).",
+        [
+            ("--json", "one JSON document: {\"backend\", \"fallbackReason\"?, \"devices\": [{\"index\", \"uuid\", \"name\", \"memoryUsedBytes\", \"memoryTotalBytes\", \"utilizationPercent\", \"temperatureC\", \"powerW\", \"health\", \"reason\"?, \"processes\"?}]}"),
+            ("--processes", "also list the processes using each GPU: pid, user, name, type (C compute, G graphics), GPU memory; \"not available\" where the driver cannot say"),
+            .. CommandHelp.BackendOptions,
+        ],
+        [
+            ("exo-gpu status", "the table"),
+            ("exo-gpu status --processes --json | jq '.devices[] | {index, processes}'", "who uses which GPU, as JSON"),
+            ("exo-gpu status --backend simulated --faults hot:1@0s", "a simulated cluster with a hot device (Reason column)"),
+        ]);
 
     public static async Task<int> RunAsync(CliArguments args, CliContext context, CancellationToken cancellationToken)
     {
         var request = BackendRequest.FromArguments(args);
         var selection = await context.CreateBackendAsync(request, cancellationToken).ConfigureAwait(false);
-        var snapshot = await CliCluster.ReadOnceAsync(context, selection, cancellationToken).ConfigureAwait(false);
-        var rows = snapshot.Devices;
+        await BackendChoice.WarnIfFellBackAsync(context, "status", selection).ConfigureAwait(false);
+        IReadOnlyList<GpuDeviceStatus> rows;
+        IReadOnlyList<DeviceProcesses>? processes = null;
+        if (args.Has("processes"))
+        {
+            var manager = await CliCluster.StartOnDemandAsync(context, selection, _ => { }, cancellationToken).ConfigureAwait(false);
+            await using (manager.ConfigureAwait(false))
+            {
+                rows = manager.GetStatuses();
+                processes = await DeviceView.ReadProcessesAsync(manager, rows, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            rows = (await CliCluster.ReadOnceAsync(context, selection, cancellationToken).ConfigureAwait(false)).Devices;
+        }
+
         if (args.Has("json"))
         {
-            await context.Out.WriteLineAsync(ToJson(selection.Name, rows)).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(ToJson(selection, rows, processes)).ConfigureAwait(false);
         }
         else
         {
             context.Console.Write(ToTable(selection, rows));
+            if (processes is not null)
+            {
+                context.Console.Write(DeviceView.ProcessTable(processes));
+            }
         }
 
         if (rows.Count == 0)
@@ -36,100 +72,24 @@ internal static class StatusCommand
         return CliApp.Success;
     }
 
-    public static string ToJson(string backend, IReadOnlyList<GpuDeviceStatus> rows)
+    public static string ToJson(BackendSelection selection, IReadOnlyList<GpuDeviceStatus> rows, IReadOnlyList<DeviceProcesses>? processes = null) =>
+        DeviceView.Json(indented: true, json => Write(json, selection, rows, processes, freshOnly: false));
+
+    /// <summary>The status document's members (also each line of <c>watch --json</c>).</summary>
+    public static void Write(Utf8JsonWriter json, BackendSelection selection, IReadOnlyList<GpuDeviceStatus> rows, IReadOnlyList<DeviceProcesses>? processes, bool freshOnly)
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-        {
-            json.WriteStartObject();
-            json.WriteString("backend", backend);
-            json.WriteStartArray("devices");
-            foreach (var row in rows)
-            {
-                WriteDevice(json, row);
-            }
-
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
-    }
-
-    public static Table ToTable(BackendSelection selection, IReadOnlyList<GpuDeviceStatus> rows)
-    {
-        var title = $"backend: {selection.Name}" + (selection.Note is { } note ? $" ({note})" : string.Empty);
-        var table = new Table { Title = new TableTitle(Markup.Escape(title)) }
-            .AddColumns("#", "UUID", "Name", "Memory used / total", "Util", "Temp", "Power", "Health");
-        foreach (var row in rows)
-        {
-            var s = row.Latest;
-            table.AddRow(
-                row.Device.Index.ToString(CultureInfo.InvariantCulture),
-                Markup.Escape(row.Device.Uuid),
-                Markup.Escape(row.Device.Name),
-                $"{Gib(s?.MemoryUsedBytes)} / {Gib(s?.MemoryTotalBytes ?? row.Device.TotalMemoryBytes)} GiB",
-                Format(s?.UtilizationPercent, "0", " %"),
-                Format(s?.TemperatureC, "0", " °C"),
-                Format(s?.PowerW, "0", " W"),
-                HealthMarkup(row.Health));
-        }
-
-        return table;
-    }
-
-    public static string HealthMarkup(GpuHealth health) => health switch
-    {
-        GpuHealth.Healthy => "[green]Healthy[/]",
-        GpuHealth.Degraded => "[yellow]Degraded[/]",
-        GpuHealth.Unhealthy => "[red]Unhealthy[/]",
-        GpuHealth.Lost => "[red bold]Lost[/]",
-        _ => "[grey]Unknown[/]",
-    };
-
-    private static void WriteDevice(Utf8JsonWriter json, GpuDeviceStatus row)
-    {
-        var s = row.Latest;
         json.WriteStartObject();
-        json.WriteNumber("index", row.Device.Index);
-        json.WriteString("uuid", row.Device.Uuid);
-        json.WriteString("name", row.Device.Name);
-        WriteNumber(json, "memoryUsedBytes", s?.MemoryUsedBytes);
-        WriteNumber(json, "memoryTotalBytes", s?.MemoryTotalBytes ?? row.Device.TotalMemoryBytes);
-        WriteNumber(json, "utilizationPercent", s?.UtilizationPercent);
-        WriteNumber(json, "temperatureC", s?.TemperatureC);
-        WriteNumber(json, "powerW", s?.PowerW);
-        json.WriteString("health", row.Health.ToString());
+        DeviceView.WriteBackend(json, selection);
+        json.WriteStartArray("devices");
+        for (var i = 0; i < rows.Count; i++)
+        {
+            DeviceView.WriteDevice(json, rows[i], freshOnly, processes?[i]);
+        }
+
+        json.WriteEndArray();
         json.WriteEndObject();
     }
 
-    private static void WriteNumber(Utf8JsonWriter json, string name, long? value)
-    {
-        if (value is long v)
-        {
-            json.WriteNumber(name, v);
-        }
-        else
-        {
-            json.WriteNull(name);
-        }
-    }
-
-    private static void WriteNumber(Utf8JsonWriter json, string name, double? value)
-    {
-        if (value is double v)
-        {
-            json.WriteNumber(name, v);
-        }
-        else
-        {
-            json.WriteNull(name);
-        }
-    }
-
-    private static string Gib(long? bytes) =>
-        bytes is long b ? (b / (1024.0 * 1024 * 1024)).ToString("0.0", CultureInfo.InvariantCulture) : "n/a";
-
-    private static string Format(double? value, string format, string unit) =>
-        value is double v ? v.ToString(format, CultureInfo.InvariantCulture) + unit : "n/a";
+    public static Table ToTable(BackendSelection selection, IReadOnlyList<GpuDeviceStatus> rows) =>
+        DeviceView.DeviceTable($"backend: {selection.Name}" + (selection.Note is { } note ? $" ({note})" : string.Empty), rows, freshOnly: false);
 }

@@ -54,4 +54,24 @@ public interface IGpuBackend : IAsyncDisposable
     /// <param name="cancellationToken">Ends the stream.</param>
     /// <returns>The events, in the order observed.</returns>
     IAsyncEnumerable<GpuDeviceEvent> WatchEventsAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Lists the processes using a device now: pid, kind and GPU memory, with name and user where the operating system
+    /// tells. Read only when a caller asks (never by the poller). The default says "not available".
+    /// </summary>
+    /// <param name="device">A device returned by <see cref="DiscoverAsync"/>.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The processes, ordered by pid, possibly none; <see langword="null"/> when the backend cannot list processes (e.g. a driver without the process calls).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="device"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="device"/> does not belong to this backend.</exception>
+    /// <exception cref="GpuDeviceLostException">The device is lost.</exception>
+    /// <exception cref="GpuSamplingException">The driver failed to list the processes.</exception>
+    /// <exception cref="OperationCanceledException">The token fired.</exception>
+    /// <exception cref="ObjectDisposedException">The backend was disposed.</exception>
+    ValueTask<IReadOnlyList<GpuProcess>?> GetProcessesAsync(GpuDevice device, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        cancellationToken.ThrowIfCancellationRequested();
+        return new ValueTask<IReadOnlyList<GpuProcess>?>((IReadOnlyList<GpuProcess>?)null);
+    }
 }

@@ -218,11 +218,30 @@ public sealed partial class TelemetryCollector
     private GpuDeviceStatus StatusOf(DeviceSlot slot, long now)
     {
         var s = slot.ReadSnapshot();
+        var health = s.Health(now, _settings.StalenessTicks);
+        string? reason = null;
+        if (health != GpuHealth.Healthy)
+        {
+            // Judged again with the words, under the slot's lock, so health and reason agree (a query, not the hot path).
+            slot.Enter();
+            try
+            {
+                health = slot.JudgeHeld(now, _settings);
+                reason = slot.DescribeHeld(health, now, _settings);
+            }
+            finally
+            {
+                slot.Exit();
+            }
+
+            reason = health == GpuHealth.Healthy ? null : reason;
+        }
+
         return new GpuDeviceStatus(
             slot.Device,
-            s.Health(now, _settings.StalenessTicks),
+            health,
             s.HasSample ? s.Latest : null,
             s.IsFresh(now, _settings.StalenessTicks),
-            s.ConsecutiveFailures);
+            s.ConsecutiveFailures) { Reason = reason };
     }
 }

@@ -29,15 +29,15 @@ public class PlanCommandTests
     [Fact]
     public async Task Plan_ByMemoryHeterogeneous_CountsFollowMemory()
     {
-        var (code, output, error) = await CliRunner.RunAsync("plan", "--items", "368", "--by", "memory", "--profile", "heterogeneous", "--json");
+        var (code, output, error) = await CliRunner.RunAsync("plan", "--backend", "simulated", "--items", "368", "--by", "memory", "--profile", "heterogeneous", "--json");
         code.Should().Be(0, error);
-        output.TrimEnd().Should().Be("""{"method":"hamilton","counts":[80,40,48,16,80,40,48,16],"unassigned":0}""");
+        output.TrimEnd().Should().Be("""{"method":"hamilton","counts":[80,40,48,16,80,40,48,16],"unassigned":0,"backend":"simulated"}""");
     }
 
     [Fact]
     public async Task Plan_ByCompute_L40SGetsMostAndT4Least()
     {
-        var (code, output, error) = await CliRunner.RunAsync("plan", "--items", "1000", "--by", "compute", "--profile", "heterogeneous", "--devices", "4", "--json");
+        var (code, output, error) = await CliRunner.RunAsync("plan", "--backend", "simulated", "--items", "1000", "--by", "compute", "--profile", "heterogeneous", "--devices", "4", "--json");
         code.Should().Be(0, error);
         using var doc = JsonDocument.Parse(output);
         var counts = doc.RootElement.GetProperty("counts").EnumerateArray().Select(c => c.GetInt64()).ToArray();
@@ -48,7 +48,7 @@ public class PlanCommandTests
     [Fact]
     public async Task Plan_ByUniform_DeviceCountFromBackend()
     {
-        var (code, output, error) = await CliRunner.RunAsync("plan", "--items", "7", "--by", "uniform", "--devices", "4", "--json");
+        var (code, output, error) = await CliRunner.RunAsync("plan", "--backend", "simulated", "--items", "7", "--by", "uniform", "--devices", "4", "--json");
         code.Should().Be(0, error);
         output.Should().Contain("\"counts\":[2,2,2,1]");
     }
@@ -95,7 +95,7 @@ public class PlanCommandTests
     [Fact]
     public async Task Plan_TableByMemory_NamesDevicesAndGiB()
     {
-        var (code, output, error) = await CliRunner.RunAsync("plan", "--items", "100", "--by", "memory", "--profile", "heterogeneous", "--devices", "2");
+        var (code, output, error) = await CliRunner.RunAsync("plan", "--backend", "simulated", "--items", "100", "--by", "memory", "--profile", "heterogeneous", "--devices", "2");
         code.Should().Be(0, error);
         output.Should().Contain("by memory, simulated backend").And.Contain("NVIDIA H100 80GB HBM3").And.Contain("80.0 GiB").And.Contain("66.7 %");
     }
@@ -103,8 +103,8 @@ public class PlanCommandTests
     [Fact]
     public async Task Plan_SameArguments_SameOutput()
     {
-        var first = await CliRunner.RunAsync("plan", "--items", "1000", "--by", "compute", "--profile", "heterogeneous", "--seed", "3");
-        var second = await CliRunner.RunAsync("plan", "--items", "1000", "--by", "compute", "--profile", "heterogeneous", "--seed", "3");
+        var first = await CliRunner.RunAsync("plan", "--backend", "simulated", "--items", "1000", "--by", "compute", "--profile", "heterogeneous", "--seed", "3");
+        var second = await CliRunner.RunAsync("plan", "--backend", "simulated", "--items", "1000", "--by", "compute", "--profile", "heterogeneous", "--seed", "3");
         first.Out.Should().Be(second.Out);
     }
 

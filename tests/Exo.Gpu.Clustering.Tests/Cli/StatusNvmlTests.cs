@@ -63,9 +63,12 @@ public class StatusNvmlTests
         var json = await RunAsync(MissingPath, "status", "--json");
 
         table.ExitCode.Should().Be(0);
-        table.Out.Should().Contain("backend: simulated").And.Contain("auto: NVML unavailable").And.Contain(MissingPath);
+        table.Out.Should().Contain("backend: simulated").And.Contain("auto: NVML unavailable");
+        table.Error.Should().Contain("NVML unavailable, showing the simulated cluster").And.Contain(MissingPath);
+        json.Error.Should().Contain(MissingPath);
         using var doc = JsonDocument.Parse(json.Out);
         doc.RootElement.GetProperty("backend").GetString().Should().Be("simulated");
+        doc.RootElement.GetProperty("fallbackReason").GetString().Should().Contain(MissingPath);
     }
 
     [Fact]

@@ -7,6 +7,7 @@
  *   libexofakegpu.so      every symbol
  *   libexofakegpu_old.so  -DFAKE_OLD_DRIVER: an older driver without nvmlDeviceGetMemoryInfo_v2,
  *                         nvmlDeviceGetCurrentClocksEventReasons and nvmlDeviceGetTemperatureV
+ *                         (and without the _v3 process lists and the calls that size their entries)
  *                         (NativeLibrary.GetExport sees real exports only, hence a separate build).
  *
  * Scripting, through exported control functions (fake_*) or, for processes that cannot call them (the AOT CLI, the
@@ -17,6 +18,7 @@
  *   inject FUNCTION DEV CODE AFTER TIMES
  *   event DEV TYPE DATA             queue an event for nvmlEventSetWait_v2
  *   wait_result CODE                queue a bare return code for nvmlEventSetWait_v2
+ *   process DEV KIND PID MEMORY     a process on DEV (KIND 1 compute, 2 graphics, 3 both; MEMORY in bytes, -1 = N/A)
  * Every function takes one global mutex, so the control functions may be called while the backend runs.
  */
 #include <ctype.h>
@@ -98,6 +100,15 @@ typedef struct
     int temperature;
 } nvmlTemperature_v1_t;
 
+/* nvmlProcessInfo_t = nvmlProcessInfo_v2_t (24 bytes), the entry of the _v3 process lists. */
+typedef struct
+{
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+    unsigned int gpuInstanceId;
+    unsigned int computeInstanceId;
+} nvmlProcessInfo_t;
+
 #define NVML_STRUCT_VERSION(size, ver) ((unsigned int)(size) | ((unsigned int)(ver) << 24))
 #define NVML_MEMORY_V2 NVML_STRUCT_VERSION(sizeof(nvmlMemory_v2_t), 2)
 #define NVML_TEMPERATURE_V1 NVML_STRUCT_VERSION(sizeof(nvmlTemperature_v1_t), 1)
@@ -160,7 +171,9 @@ enum
     X(cuDeviceGetPCIBusId)                       \
     X(cuDeviceTotalMem_v2)                       \
     X(cuDevicePrimaryCtxRetain)                  \
-    X(cuCtxCreate_v2)
+    X(cuCtxCreate_v2)                            \
+    X(nvmlDeviceGetComputeRunningProcesses_v3)   \
+    X(nvmlDeviceGetGraphicsRunningProcesses_v3)
 
 enum
 {
@@ -184,6 +197,7 @@ static const char* const fn_names[FN_COUNT] = {
 #define DEVICE_MAGIC 0x4E564D4Cu
 #define EVENT_SET_MAGIC 0x45565354u
 #define NO_DEVICE (-2)
+#define MAX_PROCESSES 32
 
 struct fake_device
 {
@@ -203,6 +217,11 @@ struct fake_device
     unsigned long long clock_reasons, ecc_corrected, ecc_uncorrected, supported_events;
     int cc_major, cc_minor, sm_count;
     unsigned int mig_current, mig_pending;
+    /* processes (fake_add_process): pid, used memory (ULLONG_MAX = not available), kind (1 compute, 2 graphics) */
+    int process_count;
+    unsigned int process_pid[MAX_PROCESSES];
+    unsigned long long process_memory[MAX_PROCESSES];
+    int process_kind[MAX_PROCESSES];
 };
 
 struct fake_event_set
@@ -304,6 +323,7 @@ static int set_i64_locked(int device, const char* key, long long value);
 static int set_str_locked(int device, const char* key, const char* value);
 static int inject_locked(const char* function, int device, int code, int after, int times);
 static void push_locked(int is_event, int code, int device, unsigned long long type, unsigned long long data);
+static int add_process_locked(int device, int kind, unsigned int pid, unsigned long long memory);
 
 static int is_integer(const char* s)
 {
@@ -400,6 +420,10 @@ static void configure_from_file_locked(void)
         else if (strcmp(word, "wait_result") == 0 && sscanf(line, "%*s %d", &a) == 1)
         {
             push_locked(0, a, NO_DEVICE, 0, 0);
+        }
+        else if (strcmp(word, "process") == 0 && sscanf(line, "%*s %d %d %d %255s", &dev, &a, &b, value) == 4)
+        {
+            add_process_locked(dev, a, (unsigned int)b, (unsigned long long)strtoll(value, NULL, 0));
         }
     }
     fclose(f);
@@ -1371,6 +1395,7 @@ EXPORT long long fake_sizeof(const char* type)
     SIZE(nvmlUtilization_t)
     SIZE(nvmlEventData_t)
     SIZE(nvmlTemperature_v1_t)
+    SIZE(nvmlProcessInfo_t)
     SIZE(nvmlDevice_t)
     SIZE(nvmlEventSet_t)
     SIZE(nvmlReturn_t)
@@ -1414,6 +1439,10 @@ EXPORT long long fake_offsetof(const char* field)
     OFFSET(nvmlTemperature_v1_t, version)
     OFFSET(nvmlTemperature_v1_t, sensorType)
     OFFSET(nvmlTemperature_v1_t, temperature)
+    OFFSET(nvmlProcessInfo_t, pid)
+    OFFSET(nvmlProcessInfo_t, usedGpuMemory)
+    OFFSET(nvmlProcessInfo_t, gpuInstanceId)
+    OFFSET(nvmlProcessInfo_t, computeInstanceId)
 #undef OFFSET
     return -1;
 }
@@ -1431,3 +1460,95 @@ EXPORT unsigned int fake_struct_version(const char* name)
     }
     return 0;
 }
+
+/* ---- processes (nvmlDevice{Compute,Graphics}RunningProcesses_v3) ---- */
+static int add_process_locked(int device, int kind, unsigned int pid, unsigned long long memory)
+{
+    if (device < 0 || device >= device_count || kind < 1 || kind > 3 || devices[device].process_count == MAX_PROCESSES)
+    {
+        return -1;
+    }
+    struct fake_device* d = &devices[device];
+    d->process_pid[d->process_count] = pid;
+    d->process_memory[d->process_count] = memory;
+    d->process_kind[d->process_count] = kind;
+    d->process_count++;
+    return 0;
+}
+
+/* A process on DEVICE: KIND 1 compute, 2 graphics, 3 both; MEMORY in bytes (ULLONG_MAX: not available). 0, or -1. */
+EXPORT int fake_add_process(int device, int kind, unsigned int pid, unsigned long long memory)
+{
+    pthread_mutex_lock(&lock);
+    int result = add_process_locked(device, kind, pid, memory);
+    pthread_mutex_unlock(&lock);
+    return result;
+}
+
+#ifndef FAKE_OLD_DRIVER
+/* The header's contract: *count too small (or infos NULL with processes running) is INSUFFICIENT_SIZE with *count set
+ * to the number needed; otherwise the entries are copied and *count is their number. */
+static nvmlReturn_t list_processes_locked(const struct fake_device* d, int kind, unsigned int* count, nvmlProcessInfo_t* infos)
+{
+    unsigned int n = 0;
+    for (int i = 0; i < d->process_count; i++)
+    {
+        if (d->process_kind[i] & kind)
+        {
+            n++;
+        }
+    }
+    if (n == 0)
+    {
+        *count = 0;
+        return NVML_SUCCESS;
+    }
+    if (infos == NULL || *count < n)
+    {
+        *count = n;
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    unsigned int k = 0;
+    for (int i = 0; i < d->process_count; i++)
+    {
+        if (d->process_kind[i] & kind)
+        {
+            infos[k].pid = d->process_pid[i];
+            infos[k].usedGpuMemory = d->process_memory[i];
+            infos[k].gpuInstanceId = 0xFFFFFFFFu;
+            infos[k].computeInstanceId = 0xFFFFFFFFu;
+            k++;
+        }
+    }
+    *count = n;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int* count, nvmlProcessInfo_t* infos)
+{
+    ENTER_DEVICE(nvmlDeviceGetComputeRunningProcesses_v3, device, count);
+    LEAVE(list_processes_locked(d, 1, count, infos));
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t device, unsigned int* count, nvmlProcessInfo_t* infos)
+{
+    ENTER_DEVICE(nvmlDeviceGetGraphicsRunningProcesses_v3, device, count);
+    LEAVE(list_processes_locked(d, 2, count, infos));
+}
+
+/* Exported by the drivers whose _v3 entries are 24 bytes again (R535 after nvmlDeviceGetRunningProcessDetailList
+ * appeared); the fake answers NOT_SUPPORTED: the backend only probes for them. */
+EXPORT nvmlReturn_t nvmlDeviceGetConfComputeMemSizeInfo(nvmlDevice_t device, void* info)
+{
+    (void)device;
+    (void)info;
+    return NVML_ERROR_NOT_SUPPORTED;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetRunningProcessDetailList(nvmlDevice_t device, void* list)
+{
+    (void)device;
+    (void)list;
+    return NVML_ERROR_NOT_SUPPORTED;
+}
+#endif

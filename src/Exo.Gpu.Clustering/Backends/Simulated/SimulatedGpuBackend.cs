@@ -16,7 +16,7 @@ namespace Exo.Gpu.Clustering.Backends.Simulated;
 /// between idle and the limit with load; clocks drop to idle below 5 % load.</para>
 /// <para>Thread safe. Faults follow <see cref="SimulatedGpuBackendOptions.FaultPlan"/>.</para>
 /// </remarks>
-public sealed class SimulatedGpuBackend : IGpuBackend
+public sealed partial class SimulatedGpuBackend : IGpuBackend
 {
     private const double AmbientC = 28;
     private const int IdleSmClockMHz = 345;

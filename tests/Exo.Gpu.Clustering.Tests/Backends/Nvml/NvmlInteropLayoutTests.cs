@@ -104,7 +104,9 @@ public class NvmlInteropLayoutTests
         old.IsOldDriver.Should().BeTrue();
         NvmlNative.RequiredExports.Where(name => !old.Exports(name)).Should().BeEmpty();
         NvmlOptionalApi.ProbedExports.Where(name => !old.Exports(name)).Should().BeEquivalentTo(
-            "nvmlDeviceGetMemoryInfo_v2", "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetTemperatureV");
+            "nvmlDeviceGetMemoryInfo_v2", "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetTemperatureV",
+            "nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetGraphicsRunningProcesses_v3",
+            "nvmlDeviceGetConfComputeMemSizeInfo", "nvmlDeviceGetRunningProcessDetailList");
     }
 
     private static int SizeOfUnmanaged(Type type) =>

@@ -28,6 +28,10 @@ internal sealed unsafe class NvmlOptionalApi
         GetSupportedEventTypes = (delegate* unmanaged<nint, ulong*, NvmlReturn>)Export(library, "nvmlDeviceGetSupportedEventTypes");
         RegisterEvents = (delegate* unmanaged<nint, ulong, nint, NvmlReturn>)Export(library, "nvmlDeviceRegisterEvents");
         EventSetWait = (delegate* unmanaged<nint, NvmlEventData*, uint, NvmlReturn>)Export(library, "nvmlEventSetWait_v2");
+        GetComputeRunningProcesses = (delegate* unmanaged<nint, uint*, byte*, NvmlReturn>)Export(library, "nvmlDeviceGetComputeRunningProcesses_v3");
+        GetGraphicsRunningProcesses = (delegate* unmanaged<nint, uint*, byte*, NvmlReturn>)Export(library, "nvmlDeviceGetGraphicsRunningProcesses_v3");
+        ProcessInfoStride = NvmlProcessInfoLayout.Stride(
+            Export(library, "nvmlDeviceGetConfComputeMemSizeInfo") != 0, Export(library, "nvmlDeviceGetRunningProcessDetailList") != 0);
     }
 
     /// <summary>Every name probed, for the tests (the fake must export them all).</summary>
@@ -37,6 +41,8 @@ internal sealed unsafe class NvmlOptionalApi
         "nvmlDeviceGetTemperatureV", "nvmlDeviceGetTemperature", "nvmlDeviceGetMigMode", "nvmlDeviceGetMemoryBusWidth",
         "nvmlDeviceGetCudaComputeCapability", "nvmlSystemGetCudaDriverVersion", "nvmlEventSetCreate", "nvmlEventSetFree",
         "nvmlDeviceGetSupportedEventTypes", "nvmlDeviceRegisterEvents", "nvmlEventSetWait_v2",
+        "nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetGraphicsRunningProcesses_v3",
+        "nvmlDeviceGetConfComputeMemSizeInfo", "nvmlDeviceGetRunningProcessDetailList",
     ];
 
     public delegate* unmanaged<nint, NvmlMemoryV2*, NvmlReturn> GetMemoryInfoV2 { get; }
@@ -66,6 +72,15 @@ internal sealed unsafe class NvmlOptionalApi
     public delegate* unmanaged<nint, ulong, nint, NvmlReturn> RegisterEvents { get; }
 
     public delegate* unmanaged<nint, NvmlEventData*, uint, NvmlReturn> EventSetWait { get; }
+
+    /// <summary><c>nvmlDeviceGetComputeRunningProcesses_v3</c> (R470+; absent on older drivers): entries of <see cref="ProcessInfoStride"/> bytes.</summary>
+    public delegate* unmanaged<nint, uint*, byte*, NvmlReturn> GetComputeRunningProcesses { get; }
+
+    /// <summary><c>nvmlDeviceGetGraphicsRunningProcesses_v3</c>, as <see cref="GetComputeRunningProcesses"/>.</summary>
+    public delegate* unmanaged<nint, uint*, byte*, NvmlReturn> GetGraphicsRunningProcesses { get; }
+
+    /// <summary>The size of one process entry this driver writes (<see cref="NvmlProcessInfoLayout.Stride"/>).</summary>
+    public int ProcessInfoStride { get; }
 
     /// <summary>Whether the whole event API is present (Linux drivers).</summary>
     public bool HasEvents => EventSetCreate != null && EventSetFree != null && GetSupportedEventTypes != null

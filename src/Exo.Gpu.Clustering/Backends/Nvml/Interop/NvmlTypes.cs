@@ -144,3 +144,37 @@ internal static class CuDeviceAttribute
     public const int ComputeCapabilityMajor = 75;
     public const int ComputeCapabilityMinor = 76;
 }
+
+/// <summary>
+/// <c>nvmlProcessInfo_t</c> (= <c>nvmlProcessInfo_v2_t</c>, 24 bytes), filled by <c>nvmlDevice{Compute,Graphics}RunningProcesses_v3</c>.
+/// Early R535 drivers wrote the 32-byte <c>nvmlProcessDetail_v1_t</c> (one more <c>ulong</c>) through the same
+/// export: the reader steps by <see cref="NvmlProcessInfoLayout.Stride"/>, never by <c>sizeof</c>.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlProcessInfo
+{
+    public uint Pid;
+    public ulong UsedGpuMemory;
+    public uint GpuInstanceId;
+    public uint ComputeInstanceId;
+}
+
+/// <summary>How far apart the process entries of the <c>_v3</c> process calls are, by driver (nvitop's probe).</summary>
+internal static class NvmlProcessInfoLayout
+{
+    /// <summary><c>sizeof(nvmlProcessInfo_v2_t)</c>.</summary>
+    public const int V2Size = 24;
+
+    /// <summary><c>sizeof(nvmlProcessDetail_v1_t)</c>: the v2 fields and <c>usedGpuCcProtectedMemory</c>.</summary>
+    public const int DetailV1Size = 32;
+
+    /// <summary><c>usedGpuMemory</c> is <c>NVML_VALUE_NOT_AVAILABLE</c> (ULLONG_MAX) when the driver cannot say.</summary>
+    public const ulong MemoryNotAvailable = ulong.MaxValue;
+
+    /// <summary>
+    /// The stride: 32 bytes on the early R535 drivers that export <c>nvmlDeviceGetConfComputeMemSizeInfo</c> but not yet
+    /// <c>nvmlDeviceGetRunningProcessDetailList</c>; 24 otherwise (XuehaiPan/nvitop PR #79, #226; NVIDIA/go-nvml#75).
+    /// </summary>
+    public static int Stride(bool hasConfComputeMemSizeInfo, bool hasRunningProcessDetailList) =>
+        hasConfComputeMemSizeInfo && !hasRunningProcessDetailList ? DetailV1Size : V2Size;
+}
