@@ -44,6 +44,12 @@ internal static class LogEventIds
     /// <summary>Stopping a component failed during shutdown.</summary>
     public const int StopFailed = 110;
 
+    /// <summary>A component did not stop within the stop timeout and was abandoned.</summary>
+    public const int StopAbandoned = 111;
+
+    /// <summary>The automatic backend choice fell back to the simulated cluster.</summary>
+    public const int FellBackToSimulated = 112;
+
     /// <summary>A device's health changed (the level follows the new health).</summary>
     public const int HealthChanged = 200;
 
