@@ -1,5 +1,6 @@
 using System.Globalization;
 using Exo.Gpu.Clustering.Backends;
+using Exo.Gpu.Clustering.Backends.Nvml;
 using Exo.Gpu.Clustering.Backends.Simulated;
 using Exo.Gpu.Clustering.Devices;
 using Exo.Gpu.Clustering.Scheduling;
@@ -140,7 +141,7 @@ public sealed partial class GpuClusteringManager
 
             step = GpuClusterStartStep.Discovery;
             var readings = await DiscoverAndReadAsync(backend, _options, token).ConfigureAwait(false);
-            var admitted = Admit(readings, _options, _logger);
+            var admitted = Admit(readings, _options, _logger, NoDeviceReason(backend));
 
             step = GpuClusterStartStep.Telemetry;
             var collector = new TelemetryCollector(admitted.Select(r => r.Device), _options.Telemetry, _time, _options.LoggerFactory, _options.MeterFactory);
@@ -319,7 +320,7 @@ public sealed partial class GpuClusteringManager
     /// The devices that join: those read, and under <see cref="GpuClusteringOptions.KeepUnreadableDevices"/> those that
     /// were not; a device whose first reading failed fails the start under <see cref="GpuClusteringOptions.StrictStart"/>.
     /// </summary>
-    private static List<FirstReading> Admit(IReadOnlyList<FirstReading> readings, GpuClusteringOptions options, ILogger logger)
+    private static List<FirstReading> Admit(IReadOnlyList<FirstReading> readings, GpuClusteringOptions options, ILogger logger, string? noDeviceReason)
     {
         var admitted = new List<FirstReading>(readings.Count);
         foreach (var reading in readings)
@@ -336,11 +337,20 @@ public sealed partial class GpuClusteringManager
         {
             throw new GpuClusterStartException(
                 GpuClusterStartStep.Discovery,
-                readings.Count == 0 ? "no device was discovered" : $"none of the {readings.Count} devices discovered could be read",
+                readings.Count == 0
+                    ? (noDeviceReason is null ? "no device was discovered" : "no device was discovered: " + noDeviceReason)
+                    : $"none of the {readings.Count} devices discovered could be read",
                 null);
         }
 
         return admitted;
+    }
+
+    /// <summary>Why the NVML backends listed no device (see <see cref="NvmlGpuBackend.NoDeviceReason"/>), or <see langword="null"/>.</summary>
+    private static string? NoDeviceReason(CompositeGpuBackend backend)
+    {
+        var reasons = backend.Backends.OfType<NvmlGpuBackend>().Select(b => b.NoDeviceReason).OfType<string>().ToList();
+        return reasons.Count == 0 ? null : string.Join("; ", reasons);
     }
 
     /// <summary>Whether a device whose first reading failed joins anyway; logs it when it is left out.</summary>

@@ -157,4 +157,7 @@ internal static class LogEventIds
 
     /// <summary><c>nvmlShutdown</c> was skipped because NVML calls were still running.</summary>
     public const int ShutdownSkipped = 420;
+
+    /// <summary>A sampling call answered NO_PERMISSION or NO_DATA: that value is unknown (logged once per device and call).</summary>
+    public const int NvmlValueUnavailable = 408;
 }
