@@ -15,7 +15,7 @@ public sealed partial class GpuClusteringManager
     /// <returns>The devices that joined or rejoined.</returns>
     /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
-    /// <exception cref="GpuBackendUnavailableException">Discovery failed.</exception>
+    /// <exception cref="GpuBackendUnavailableException">Discovery failed (the backend's own exception, when it is not this type, is the inner exception), or did not finish within <see cref="GpuClusteringOptions.DiscoveryTimeout"/> (inner <see cref="TimeoutException"/>).</exception>
     /// <exception cref="OperationCanceledException">The token fired, or shutdown began during the discovery.</exception>
     public async Task<IReadOnlyList<GpuDevice>> RediscoverAsync(CancellationToken cancellationToken = default)
     {
@@ -37,7 +37,7 @@ public sealed partial class GpuClusteringManager
         await _rediscovery.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var (found, failed) = await parts.Backend.DiscoverEachAsync(cancellationToken).ConfigureAwait(false);
+            var (found, failed) = await DiscoverEachAsync(parts.Backend, cancellationToken).ConfigureAwait(false);
             var known = new Dictionary<string, bool>(StringComparer.Ordinal);
             foreach (var status in collector.GetStatuses())
             {
@@ -97,6 +97,20 @@ public sealed partial class GpuClusteringManager
         finally
         {
             _rediscovery.Release();
+        }
+    }
+
+    /// <summary>Discovers every backend (each within the discovery timeout); a failure is a <see cref="GpuBackendUnavailableException"/>, whatever the backend threw.</summary>
+    private static async Task<(IReadOnlyList<GpuDevice> Devices, IReadOnlyCollection<IGpuBackend> Failed)> DiscoverEachAsync(
+        CompositeGpuBackend backend, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await backend.DiscoverEachAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or ObjectDisposedException or GpuBackendUnavailableException))
+        {
+            throw new GpuBackendUnavailableException("Discovery failed: " + e.Message, e);
         }
     }
 

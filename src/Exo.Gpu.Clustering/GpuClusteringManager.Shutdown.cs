@@ -58,9 +58,11 @@ public sealed partial class GpuClusteringManager
                     await start.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
                 }
 
-                if (start.IsCompletedSuccessfully)
+                if (start.IsCompletedSuccessfully && !await StopAsync(_parts!).ConfigureAwait(false))
                 {
-                    await StopAsync(_parts!).ConfigureAwait(false);
+                    // Something abandoned may still run and use these: leave them to the garbage collector.
+                    ManagerLog.Stopped(_logger);
+                    return;
                 }
             }
 
@@ -81,7 +83,8 @@ public sealed partial class GpuClusteringManager
     }
 
     /// <summary>Stops a running cluster: revoke, drain, cancel, then stop the parts in reverse start order.</summary>
-    private async Task StopAsync(Components parts)
+    /// <returns>Whether every part stopped within <see cref="GpuClusteringOptions.StopTimeout"/> (nothing was abandoned).</returns>
+    private async Task<bool> StopAsync(Components parts)
     {
         // Before the first await, on the first caller's thread: when ShutdownAsync returns, waiting acquirers have
         // failed, every lease is revoked, and the drain deadline counts from this call on the manager's clock.
@@ -104,6 +107,8 @@ public sealed partial class GpuClusteringManager
             idle = _idle?.Task ?? Task.CompletedTask;
         }
 
+        // Every step below may wait on backend code: they share one deadline (StopTimeout), after which what has not
+        // stopped is logged and abandoned. Shutdown returns within DrainTimeout + StopTimeout.
         var steps = new Stack<Func<ValueTask>>();
         steps.Push(parts.Backend.DisposeAsync);
         steps.Push(async () => await parts.HealthPump.ConfigureAwait(false));
@@ -112,7 +117,7 @@ public sealed partial class GpuClusteringManager
         steps.Push(parts.Poller.DisposeAsync);
         steps.Push(async () => await parts.RediscoveryLoop.ConfigureAwait(false));
         steps.Push(async () => await idle.ConfigureAwait(false));
-        await DisposeAllAsync(steps, _logger).ConfigureAwait(false);
+        return await DisposeAllAsync(steps, _logger, _options.StopTimeout, _time).ConfigureAwait(false);
     }
 
     private async Task PumpHealthChangesAsync(System.Threading.Channels.ChannelReader<GpuHealthChange> changes)

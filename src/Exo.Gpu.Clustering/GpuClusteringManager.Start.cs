@@ -1,4 +1,6 @@
+using System.Globalization;
 using Exo.Gpu.Clustering.Backends;
+using Exo.Gpu.Clustering.Backends.Nvml;
 using Exo.Gpu.Clustering.Backends.Simulated;
 using Exo.Gpu.Clustering.Devices;
 using Exo.Gpu.Clustering.Scheduling;
@@ -19,7 +21,7 @@ public sealed partial class GpuClusteringManager
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <returns>The running manager.</returns>
     /// <exception cref="ArgumentException">The options are invalid; the message lists every problem.</exception>
-    /// <exception cref="GpuClusterStartException">A step failed (<see cref="GpuClusterStartException.Step"/>): the backend could not be made, discovery failed or found no usable device, or a device's first reading failed under <see cref="GpuClusteringOptions.StrictStart"/>.</exception>
+    /// <exception cref="GpuClusterStartException">A step failed (<see cref="GpuClusterStartException.Step"/>): the backend could not be made, discovery failed, did not finish within <see cref="GpuClusteringOptions.DiscoveryTimeout"/> (inner <see cref="TimeoutException"/>) or found no usable device, or a device's first reading failed under <see cref="GpuClusteringOptions.StrictStart"/>. The clean-up before it is thrown takes at most <see cref="GpuClusteringOptions.StopTimeout"/>.</exception>
     /// <exception cref="OperationCanceledException">The token fired.</exception>
     public static async Task<GpuClusteringManager> StartAsync(GpuClusteringOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -46,7 +48,7 @@ public sealed partial class GpuClusteringManager
     /// </summary>
     /// <param name="cancellationToken">Cancels the start (shutdown cancels it too).</param>
     /// <returns>A task that completes when the manager runs. Calling again returns the first call's task.</returns>
-    /// <exception cref="GpuClusterStartException">A step failed (<see cref="GpuClusterStartException.Step"/>): the backend could not be made, discovery failed or found no usable device, or a device's first reading failed under <see cref="GpuClusteringOptions.StrictStart"/>.</exception>
+    /// <exception cref="GpuClusterStartException">A step failed (<see cref="GpuClusterStartException.Step"/>): the backend could not be made, discovery failed, did not finish within <see cref="GpuClusteringOptions.DiscoveryTimeout"/> (inner <see cref="TimeoutException"/>) or found no usable device, or a device's first reading failed under <see cref="GpuClusteringOptions.StrictStart"/>. The clean-up before it is thrown takes at most <see cref="GpuClusteringOptions.StopTimeout"/>.</exception>
     /// <exception cref="OperationCanceledException">The token fired, or shutdown began during the start.</exception>
     /// <exception cref="ObjectDisposedException">Shutdown began before the start.</exception>
     public Task StartAsync(CancellationToken cancellationToken)
@@ -79,7 +81,7 @@ public sealed partial class GpuClusteringManager
     /// <param name="cancellationToken">Cancels the reading.</param>
     /// <returns>Every device discovered, each with its reading (or why it has none), in discovery order; no device when discovery found none.</returns>
     /// <exception cref="ArgumentException">The options are invalid; the message lists every problem.</exception>
-    /// <exception cref="GpuClusterStartException">The backend could not be made, or discovery failed (<see cref="GpuClusterStartException.Step"/>).</exception>
+    /// <exception cref="GpuClusterStartException">The backend could not be made, or discovery failed or did not finish within <see cref="GpuClusteringOptions.DiscoveryTimeout"/> (<see cref="GpuClusterStartException.Step"/>).</exception>
     /// <exception cref="OperationCanceledException">The token fired.</exception>
     public static async Task<GpuClusterSnapshot> ReadOnceAsync(GpuClusteringOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -122,7 +124,7 @@ public sealed partial class GpuClusteringManager
         }
         finally
         {
-            await DisposeAllAsync(cleanup, logger).ConfigureAwait(false);
+            await DisposeAllAsync(cleanup, logger, options.StopTimeout, options.TimeProvider).ConfigureAwait(false);
         }
     }
 
@@ -139,7 +141,7 @@ public sealed partial class GpuClusteringManager
 
             step = GpuClusterStartStep.Discovery;
             var readings = await DiscoverAndReadAsync(backend, _options, token).ConfigureAwait(false);
-            var admitted = Admit(readings, _options, _logger);
+            var admitted = Admit(readings, _options, _logger, NoDeviceReason(backend));
 
             step = GpuClusterStartStep.Telemetry;
             var collector = new TelemetryCollector(admitted.Select(r => r.Device), _options.Telemetry, _time, _options.LoggerFactory, _options.MeterFactory);
@@ -188,7 +190,7 @@ public sealed partial class GpuClusteringManager
             }
 
             await _closing.CancelAsync().ConfigureAwait(false);
-            await DisposeAllAsync(cleanup, _logger).ConfigureAwait(false);
+            await DisposeAllAsync(cleanup, _logger, _options.StopTimeout, _time).ConfigureAwait(false);
             if (e is OperationCanceledException canceled)
             {
                 started.TrySetCanceled(canceled.CancellationToken);
@@ -213,8 +215,19 @@ public sealed partial class GpuClusteringManager
     }
 
     /// <summary>Disposes the backends given in <paramref name="options"/> (a start that failed before it took them over).</summary>
-    private static ValueTask DisposeGivenAsync(GpuClusteringOptions? options, ILogger logger) =>
-        options is null ? default : DisposeAllAsync(NewCleanup(options), logger);
+    private static async ValueTask DisposeGivenAsync(GpuClusteringOptions? options, ILogger logger)
+    {
+        if (options is not null)
+        {
+            // Options that failed validation may hold any stop timeout and clock: the defaults bound this clean-up then.
+            var valid = options.StopTimeout >= TimeSpan.Zero && options.StopTimeout <= GpuClusteringOptions.MaxStopTimeout;
+            await DisposeAllAsync(
+                NewCleanup(options),
+                logger,
+                valid ? options.StopTimeout : GpuClusteringOptions.DefaultStopTimeout,
+                options.TimeProvider ?? TimeProvider.System).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>The given backends, or one made from <see cref="GpuClusteringOptions.BackendChoice"/>, as one backend.</summary>
     private static async Task<(CompositeGpuBackend Backend, string? FallbackReason)> MakeBackendAsync(
@@ -224,19 +237,58 @@ public sealed partial class GpuClusteringManager
         string? fallback = null;
         if (backends.Count == 0)
         {
-            var simulated = options.SimulatedOptions ?? new SimulatedGpuBackendOptions { TimeProvider = options.TimeProvider };
-            var selection = await GpuBackendFactory.CreateAsync(options.BackendChoice, options.NvmlOptions, simulated, cancellationToken).ConfigureAwait(false);
+            var selection = await CreateBackendAsync(options, cancellationToken).ConfigureAwait(false);
             cleanup.Push(selection.Backend.DisposeAsync);
             backends.Add(selection.Backend);
             fallback = selection.FallbackReason;
+            if (fallback is not null)
+            {
+                ManagerLog.FellBackToSimulated(logger, fallback);
+            }
         }
 
         var composite = new CompositeGpuBackend(backends)
         {
             Strict = options.StrictStart,
             DiscoveryFailed = (b, e) => ManagerLog.BackendDiscoveryFailed(logger, b.Kind, e),
+            DiscoveryTimeout = options.DiscoveryTimeout,
+            Time = options.TimeProvider,
         };
         return (composite, fallback);
+    }
+
+    /// <summary>
+    /// The backend <see cref="GpuClusteringOptions.BackendChoice"/> names, its NVML probe (of
+    /// <see cref="GpuBackendChoice.Auto"/>) bounded by <see cref="GpuClusteringOptions.DiscoveryTimeout"/>: a probe that
+    /// does not finish is abandoned (a backend it makes later is disposed).
+    /// </summary>
+    /// <exception cref="TimeoutException">The probe did not finish in time.</exception>
+    private static async Task<GpuBackendSelection> CreateBackendAsync(GpuClusteringOptions options, CancellationToken cancellationToken)
+    {
+        var simulated = options.SimulatedOptions ?? new SimulatedGpuBackendOptions { TimeProvider = options.TimeProvider };
+        using var timer = new CancellationTokenSource(options.DiscoveryTimeout, options.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        var creation = GpuBackendFactory.CreateAsync(options.BackendChoice, options.NvmlOptions, simulated, linked.Token).AsTask();
+        try
+        {
+            return await creation.WaitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!creation.IsCompleted || timer.IsCancellationRequested)
+        {
+            if (!creation.IsCompleted)
+            {
+                _ = creation.ContinueWith(
+                    static t => t.IsCompletedSuccessfully ? t.Result.Backend.DisposeAsync().AsTask() : Task.FromResult(t.Exception),
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new TimeoutException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"Making the {options.BackendChoice} backend (its NVML probe) did not finish within {options.DiscoveryTimeout.TotalSeconds:0.###} s."));
+        }
     }
 
     /// <summary>Discovers the devices and reads each once, all at once (each reading bounded by the sample timeout).</summary>
@@ -268,7 +320,7 @@ public sealed partial class GpuClusteringManager
     /// The devices that join: those read, and under <see cref="GpuClusteringOptions.KeepUnreadableDevices"/> those that
     /// were not; a device whose first reading failed fails the start under <see cref="GpuClusteringOptions.StrictStart"/>.
     /// </summary>
-    private static List<FirstReading> Admit(IReadOnlyList<FirstReading> readings, GpuClusteringOptions options, ILogger logger)
+    private static List<FirstReading> Admit(IReadOnlyList<FirstReading> readings, GpuClusteringOptions options, ILogger logger, string? noDeviceReason)
     {
         var admitted = new List<FirstReading>(readings.Count);
         foreach (var reading in readings)
@@ -285,11 +337,20 @@ public sealed partial class GpuClusteringManager
         {
             throw new GpuClusterStartException(
                 GpuClusterStartStep.Discovery,
-                readings.Count == 0 ? "no device was discovered" : $"none of the {readings.Count} devices discovered could be read",
+                readings.Count == 0
+                    ? (noDeviceReason is null ? "no device was discovered" : "no device was discovered: " + noDeviceReason)
+                    : $"none of the {readings.Count} devices discovered could be read",
                 null);
         }
 
         return admitted;
+    }
+
+    /// <summary>Why the NVML backends listed no device (see <see cref="NvmlGpuBackend.NoDeviceReason"/>), or <see langword="null"/>.</summary>
+    private static string? NoDeviceReason(CompositeGpuBackend backend)
+    {
+        var reasons = backend.Backends.OfType<NvmlGpuBackend>().Select(b => b.NoDeviceReason).OfType<string>().ToList();
+        return reasons.Count == 0 ? null : string.Join("; ", reasons);
     }
 
     /// <summary>Whether a device whose first reading failed joins anyway; logs it when it is left out.</summary>
@@ -337,21 +398,40 @@ public sealed partial class GpuClusteringManager
         }
     }
 
-    private static async ValueTask DisposeAllAsync(Stack<Func<ValueTask>> cleanup, ILogger logger)
+    /// <summary>
+    /// Stops every component in stack order, all within one deadline of <paramref name="stopTimeout"/> on
+    /// <paramref name="time"/>: a step still running at the deadline (backend code that does not return) is logged and
+    /// abandoned, and the steps after it are still started (each returns at once if it is done at once).
+    /// </summary>
+    /// <returns>Whether every step finished (nothing was abandoned).</returns>
+    private static async ValueTask<bool> DisposeAllAsync(Stack<Func<ValueTask>> cleanup, ILogger logger, TimeSpan stopTimeout, TimeProvider time)
     {
+        using var deadline = new CancellationTokenSource(stopTimeout, time);
+        var finished = true;
         while (cleanup.TryPop(out var dispose))
         {
+            var component = dispose.Target?.GetType().Name ?? "component";
+            Task? step = null;
             try
             {
-                await dispose().ConfigureAwait(false);
+                step = dispose().AsTask();
+                await step.WaitAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (step is { IsCompleted: false })
+            {
+                finished = false;
+                ManagerLog.StopAbandoned(logger, component, stopTimeout);
+                _ = step.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
 #pragma warning disable CA1031 // Every component is stopped; a failure is logged, not allowed to leave the rest running.
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                ManagerLog.StopFailed(logger, dispose.Target?.GetType().Name ?? "component", e);
+                ManagerLog.StopFailed(logger, component, e);
             }
         }
+
+        return finished;
     }
 
     /// <summary>A discovered device and how its first reading went.</summary>

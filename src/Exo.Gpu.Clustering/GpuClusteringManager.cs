@@ -28,8 +28,13 @@ namespace Exo.Gpu.Clustering;
 /// <see cref="GpuClusteringOptions.DrainTimeout"/> (on the manager's clock, from the first call) for holders to
 /// release. When the first call returns, the waiting acquirers have failed and every lease token is cancelled (its
 /// callbacks run on the thread pool). A start in progress is cancelled; in-flight refreshes and rediscoveries are
-/// cancelled and awaited; the poller stops; subscriber channels complete; the backends are disposed. Idempotent and
-/// safe to call concurrently; no fixed sleeps anywhere.</para>
+/// cancelled and awaited; the poller stops; subscriber channels complete; the backends are disposed. Everything after
+/// the drain shares one deadline, <see cref="GpuClusteringOptions.StopTimeout"/>: a part that has not stopped by then
+/// (a backend that ignores its token, a disposal hung in the driver) is logged and abandoned, so shutdown returns within
+/// <see cref="GpuClusteringOptions.DrainTimeout"/> + <see cref="GpuClusteringOptions.StopTimeout"/> whatever the
+/// backend does. Idempotent and safe to call concurrently; no fixed sleeps anywhere.</para>
+/// <para><b>Discovery.</b> Each backend's discovery is bounded by <see cref="GpuClusteringOptions.DiscoveryTimeout"/>
+/// (see <see cref="IGpuBackend"/> for what the library bounds and what a backend must do).</para>
 /// </remarks>
 public sealed partial class GpuClusteringManager : IAsyncDisposable
 {

@@ -28,13 +28,31 @@ public sealed class GpuClusteringOptions
     /// <summary>The longest <see cref="DrainTimeout"/>: one hour (inclusive).</summary>
     public static readonly TimeSpan MaxDrainTimeout = TimeSpan.FromHours(1);
 
+    /// <summary>The default of <see cref="DiscoveryTimeout"/>: 30 s.</summary>
+    public static readonly TimeSpan DefaultDiscoveryTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest <see cref="DiscoveryTimeout"/>: one hour (inclusive).</summary>
+    public static readonly TimeSpan MaxDiscoveryTimeout = TimeSpan.FromHours(1);
+
+    /// <summary>The default of <see cref="StopTimeout"/>: 5 s.</summary>
+    public static readonly TimeSpan DefaultStopTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>The longest <see cref="StopTimeout"/>: one hour (inclusive).</summary>
+    public static readonly TimeSpan MaxStopTimeout = TimeSpan.FromHours(1);
+
     /// <summary>
     /// The backends whose devices form the cluster; the manager owns them and disposes them when it stops (or when
     /// its start fails). When empty, the manager makes one from <see cref="BackendChoice"/>.
     /// </summary>
     public IList<IGpuBackend> Backends { get; } = new List<IGpuBackend>();
 
-    /// <summary>The backend made when <see cref="Backends"/> is empty; <see cref="GpuBackendChoice.Auto"/> by default (NVML when it works, else the simulated cluster).</summary>
+    /// <summary>
+    /// The backend made when <see cref="Backends"/> is empty; <see cref="GpuBackendChoice.Auto"/> by default (NVML when
+    /// it works, else the simulated cluster, with a Warning in the log and the reason in
+    /// <see cref="GpuClusteringManager.BackendFallbackReason"/>). A host that expects GPUs sets
+    /// <see cref="GpuBackendChoice.Nvml"/>: then a host without a usable driver fails to start instead of scheduling
+    /// onto simulated devices.
+    /// </summary>
     public GpuBackendChoice BackendChoice { get; set; } = GpuBackendChoice.Auto;
 
     /// <summary>Settings of the NVML backend made from <see cref="BackendChoice"/>; defaults when <see langword="null"/>.</summary>
@@ -63,6 +81,27 @@ public sealed class GpuClusteringOptions
     /// (one hour), 10 s by default.
     /// </summary>
     public TimeSpan DrainTimeout { get; set; } = DefaultDrainTimeout;
+
+    /// <summary>
+    /// How long one backend's discovery may take, on <see cref="TimeProvider"/>'s clock: at the start (and the NVML
+    /// probe of <see cref="GpuBackendChoice.Auto"/>), in <see cref="GpuClusteringManager.RediscoverAsync"/> and periodic
+    /// rediscovery, and in <see cref="GpuClusteringManager.ReadOnceAsync"/>. When it passes, the discovery's token fires
+    /// and the manager stops waiting for it, even if the backend ignores its token (the call is abandoned): the start
+    /// fails (<see cref="GpuClusterStartException"/>, inner <see cref="TimeoutException"/>), a rediscovery throws
+    /// <see cref="GpuBackendUnavailableException"/>, and with several backends (not <see cref="StrictStart"/>) only that
+    /// backend is left out. More than 0 and at most <see cref="MaxDiscoveryTimeout"/> (one hour), 30 s by default.
+    /// </summary>
+    public TimeSpan DiscoveryTimeout { get; set; } = DefaultDiscoveryTimeout;
+
+    /// <summary>
+    /// How long shutdown waits, after the drain (<see cref="DrainTimeout"/>), for the parts to stop: calls into the
+    /// backends still in flight, the poller, and the backends' disposal, all within one deadline on
+    /// <see cref="TimeProvider"/>'s clock. What has not stopped by then is logged and abandoned, so
+    /// <see cref="GpuClusteringManager.ShutdownAsync"/> returns within <see cref="DrainTimeout"/> + <see cref="StopTimeout"/>
+    /// whatever a backend does. The same bound applies to the clean-up of a failed start and of
+    /// <see cref="GpuClusteringManager.ReadOnceAsync"/>. 0 to <see cref="MaxStopTimeout"/> (one hour), 5 s by default.
+    /// </summary>
+    public TimeSpan StopTimeout { get; set; } = DefaultStopTimeout;
 
     /// <summary>
     /// When <see langword="true"/>, a device whose first reading fails, or a backend whose discovery fails, fails the

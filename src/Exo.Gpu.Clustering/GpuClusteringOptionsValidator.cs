@@ -73,6 +73,16 @@ internal static class GpuClusteringOptionsValidator
             OptionsValidation.Add(errors, path, nameof(options.DrainTimeout), "must be from 0 to one hour", options.DrainTimeout);
         }
 
+        if (options.DiscoveryTimeout <= TimeSpan.Zero || options.DiscoveryTimeout > GpuClusteringOptions.MaxDiscoveryTimeout)
+        {
+            OptionsValidation.Add(errors, path, nameof(options.DiscoveryTimeout), "must be more than 0 and at most one hour", options.DiscoveryTimeout);
+        }
+
+        if (options.StopTimeout < TimeSpan.Zero || options.StopTimeout > GpuClusteringOptions.MaxStopTimeout)
+        {
+            OptionsValidation.Add(errors, path, nameof(options.StopTimeout), "must be from 0 to one hour", options.StopTimeout);
+        }
+
         if (options.TimeProvider is null)
         {
             OptionsValidation.AddNull(errors, path, nameof(options.TimeProvider));

@@ -36,6 +36,12 @@ internal static partial class ManagerLog
     [LoggerMessage(EventId = LogEventIds.HandlerFailed, Level = LogLevel.Error, Message = "A host's {Event} handler threw")]
     public static partial void HandlerFailed(ILogger logger, string @event, Exception exception);
 
+    [LoggerMessage(EventId = LogEventIds.StopAbandoned, Level = LogLevel.Warning, Message = "{Component} did not stop within the stop timeout of {StopTimeout}; abandoned")]
+    public static partial void StopAbandoned(ILogger logger, string component, TimeSpan stopTimeout);
+
+    [LoggerMessage(EventId = LogEventIds.FellBackToSimulated, Level = LogLevel.Warning, Message = "No usable NVIDIA driver, so the GPU cluster runs on SIMULATED devices: {Reason}. Set BackendChoice to Nvml to fail the start instead")]
+    public static partial void FellBackToSimulated(ILogger logger, string reason);
+
     [LoggerMessage(EventId = LogEventIds.StopFailed, Level = LogLevel.Warning, Message = "Stopping a component failed during shutdown: {Component}")]
     public static partial void StopFailed(ILogger logger, string component, Exception exception);
 }

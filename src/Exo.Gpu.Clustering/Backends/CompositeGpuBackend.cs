@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Exo.Gpu.Clustering.Devices;
@@ -32,6 +33,16 @@ internal sealed class CompositeGpuBackend : IGpuBackend
     /// <summary>Whether one backend's failed discovery fails the whole discovery.</summary>
     public bool Strict { get; init; }
 
+    /// <summary>
+    /// How long one backend's discovery may take; infinite by default. When it passes, the backend's token fires and
+    /// the discovery is abandoned (even if the backend ignores its token) with a <see cref="TimeoutException"/>,
+    /// which counts as that backend's failed discovery.
+    /// </summary>
+    public TimeSpan DiscoveryTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>The clock of <see cref="DiscoveryTimeout"/>.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     public async ValueTask<IReadOnlyList<GpuDevice>> DiscoverAsync(CancellationToken cancellationToken) =>
         (await DiscoverEachAsync(cancellationToken).ConfigureAwait(false)).Devices;
 
@@ -50,7 +61,7 @@ internal sealed class CompositeGpuBackend : IGpuBackend
             IReadOnlyList<GpuDevice> found;
             try
             {
-                found = await backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
+                found = await DiscoverOneAsync(backend, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (!Strict && _backends.Length > 1 && e is not OperationCanceledException and not ObjectDisposedException)
             {
@@ -82,6 +93,35 @@ internal sealed class CompositeGpuBackend : IGpuBackend
         }
 
         return (devices, (IReadOnlyCollection<IGpuBackend>?)failed ?? []);
+    }
+
+    /// <summary>
+    /// Runs one backend's discovery within <see cref="DiscoveryTimeout"/> and the caller's token: the await is bounded
+    /// even when the backend ignores its token (its call is then abandoned, and a late failure of it observed).
+    /// </summary>
+    /// <exception cref="TimeoutException">The discovery did not finish within <see cref="DiscoveryTimeout"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    private async Task<IReadOnlyList<GpuDevice>> DiscoverOneAsync(IGpuBackend backend, CancellationToken cancellationToken)
+    {
+        using var timer = new CancellationTokenSource(DiscoveryTimeout, Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        var discovery = backend.DiscoverAsync(linked.Token).AsTask();
+        try
+        {
+            return await discovery.WaitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!discovery.IsCompleted || timer.IsCancellationRequested)
+        {
+            if (!discovery.IsCompleted)
+            {
+                _ = discovery.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new TimeoutException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"A {backend.Kind} backend's discovery did not finish within {DiscoveryTimeout.TotalSeconds:0.###} s{(discovery.IsCompleted ? string.Empty : "; the call was abandoned")}."));
+        }
     }
 
     /// <summary>The backend that discovered a device (at any discovery so far), or <see langword="null"/>.</summary>

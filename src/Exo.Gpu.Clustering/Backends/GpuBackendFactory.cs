@@ -47,7 +47,7 @@ public static class GpuBackendFactory
                 return new GpuBackendSelection(nvml, null);
             }
 
-            reason = "NVML loaded but no device is visible";
+            reason = nvml.NoDeviceReason is { } why ? "NVML loaded but no device is visible: " + why : "NVML loaded but no device is visible";
         }
         catch (GpuBackendUnavailableException e)
         {

@@ -11,6 +11,26 @@ namespace Exo.Gpu.Clustering.Backends;
 /// <see cref="SampleAsync"/> for different devices at once.</para>
 /// <para><b>Cancellation.</b> Every call honours its token: a call that cannot finish (a hung driver) returns
 /// promptly with <see cref="OperationCanceledException"/> once the token fires.</para>
+/// <para><b>What the library bounds.</b> The library never awaits backend code without a bound, and does not rely on
+/// the backend honouring its token to keep that bound:
+/// <list type="bullet">
+/// <item><see cref="DiscoverAsync"/>: within <see cref="GpuClusteringOptions.DiscoveryTimeout"/> per backend (at the
+/// start, in rediscovery and in <see cref="GpuClusteringManager.ReadOnceAsync"/>); a discovery past it is a failed
+/// discovery (<see cref="TimeoutException"/>).</item>
+/// <item><see cref="SampleAsync"/>: within <see cref="Telemetry.TelemetryOptions.SampleTimeout"/>; a reading past it
+/// is a failed reading.</item>
+/// <item>During shutdown (after <see cref="GpuClusteringOptions.DrainTimeout"/>), the calls still in flight, the
+/// event stream and <see cref="IAsyncDisposable.DisposeAsync"/>: all within one
+/// <see cref="GpuClusteringOptions.StopTimeout"/>, so shutdown returns within the two together.</item>
+/// </list>
+/// A call past its bound has its token cancelled and is then abandoned: the library stops awaiting it, logs it, and
+/// ignores whatever it returns or throws later. The clocks are the manager's <see cref="TimeProvider"/>.</para>
+/// <para><b>What a backend must do.</b> Honour tokens promptly, and never block the caller's thread on the driver
+/// (run blocking native calls on another thread and await them with the token, as <see cref="Nvml.NvmlGpuBackend"/>
+/// does). Expect abandoned calls: a call may still be running when the next one, or disposal, begins, so do not pile up
+/// a thread per call on a hung device (join the call in flight instead), and never let
+/// <see cref="IAsyncDisposable.DisposeAsync"/> wait without a bound for a call hung in the driver (skip what cannot be
+/// released safely, and say so in the log). After disposal, calls throw <see cref="ObjectDisposedException"/>.</para>
 /// <para><b>Errors.</b>
 /// <list type="bullet">
 /// <item><see cref="GpuBackendUnavailableException"/>: the backend cannot work at all (native library missing, driver not loaded, discovery failed).</item>

@@ -44,6 +44,12 @@ internal static class LogEventIds
     /// <summary>Stopping a component failed during shutdown.</summary>
     public const int StopFailed = 110;
 
+    /// <summary>A component did not stop within the stop timeout and was abandoned.</summary>
+    public const int StopAbandoned = 111;
+
+    /// <summary>The automatic backend choice fell back to the simulated cluster.</summary>
+    public const int FellBackToSimulated = 112;
+
     /// <summary>A device's health changed (the level follows the new health).</summary>
     public const int HealthChanged = 200;
 
@@ -160,4 +166,7 @@ internal static class LogEventIds
 
     /// <summary><c>nvmlShutdown</c> was skipped because NVML calls were still running.</summary>
     public const int ShutdownSkipped = 420;
+
+    /// <summary>A sampling call answered NO_PERMISSION or NO_DATA: that value is unknown (logged once per device and call).</summary>
+    public const int NvmlValueUnavailable = 408;
 }

@@ -17,7 +17,11 @@ namespace Exo.Gpu.Clustering.Distribution;
 /// one pass per device. Quotas are computed in double precision, so they are exact for integer weights as long as
 /// <c>N × wᵢ</c> stays below 2⁵³.</para>
 /// <para><b>Rounding.</b> Hamilton floors the quotas and gives the items left over one each to the largest remainders
-/// (ties: lower index). The divisor methods start from the quotas rounded by their own rule (floor for D'Hondt, half up
+/// (ties: lower index). The floors and remainders of the devices that share freely are exact: each weight, a double, is
+/// <c>m × 2^e</c>, so scaled by the least <c>2^e</c> the weights are integers and each quota an integer division
+/// (see <c>TryExactHamilton</c>); equal remainders compare equal, whatever the rounding of <c>N × wᵢ / W</c>. Only
+/// weights too far apart for 128-bit integers once scaled (e.g. 1e-300 next to 1e300) fall back to floating-point remainders.
+/// The divisor methods start from the quotas rounded by their own rule (floor for D'Hondt, half up
 /// for Webster), which is the exact divisor apportionment of some nearby total, then add or remove single items by
 /// priority <c>w / (c + 1)</c> or <c>w / (c + 0.5)</c> until the total is N, and finally swap items while any device
 /// outside would outrank a device inside. The result is the one the item-by-item procedure gives (ties: lower index
@@ -177,9 +181,12 @@ internal static partial class Apportioner
                     DivisorRound(items, fill.FreeWeight > 0 ? (fill.Rest + (fill.FreeCount / 2.0)) / fill.FreeWeight : double.NaN, quotas, bounds, 1.0, counts, a, b);
                     break;
                 default:
-                    for (var i = 0; i < k; i++)
+                    if (!TryExactHamilton(items, bounds, state[..k], quotas, a))
                     {
-                        a[i] = quotas[i] - Math.Floor(quotas[i]);
+                        for (var i = 0; i < k; i++)
+                        {
+                            a[i] = quotas[i] - Math.Floor(quotas[i]);
+                        }
                     }
 
                     RoundQuotas(items, quotas, a, bounds, counts, b);

@@ -18,12 +18,12 @@ public sealed partial class DeviceSelector
     {
         ArgumentNullException.ThrowIfNull(request);
         var slot = 0;
-        var chosen = request.DeviceCount == 1 ? new Span<int>(ref slot) : new int[request.DeviceCount];
         lock (_gate)
         {
             ThrowIfShutdown();
             var table = CurrentTable();
             var resolved = ResolvedRequest.Of(request, table);
+            var chosen = request.DeviceCount == 1 ? new Span<int>(ref slot) : new int[request.DeviceCount]; // once the count is checked
             if (!_queue.IsEmpty || !_ranker.TrySelect(new LiveStates(_source), request, resolved, table, chosen, advance: true))
             {
                 lease = default;
@@ -83,7 +83,6 @@ public sealed partial class DeviceSelector
     /// <summary>Tries once more under the lock (a gang, or the fast path failed), then queues the request.</summary>
     private ValueTask<GpuLease> AcquireSlow(GpuRequest request, CancellationToken cancellationToken)
     {
-        var chosen = new int[request.DeviceCount];
         LeaseWaiter waiter;
         GpuSelectionExplanation? impossible = null;
         lock (_gate)
@@ -91,6 +90,7 @@ public sealed partial class DeviceSelector
             ThrowIfShutdown();
             var table = CurrentTable();
             var resolved = ResolvedRequest.Of(request, table);
+            var chosen = new int[request.DeviceCount]; // once the count is checked
             if (_queue.IsEmpty && _ranker.TrySelect(new LiveStates(_source), request, resolved, table, chosen, advance: true))
             {
                 var lease = _ledger.Grant(table, request.MemoryBytes, chosen);

@@ -16,7 +16,8 @@ namespace Exo.Gpu.Clustering.Scheduling;
 /// scored lower.
 /// <para>
 /// Options, not a value: plain settable properties, bindable from configuration as
-/// <see cref="DeviceSelectorOptions.Weights"/>. Each weight must be finite and 0 or more, and not all may be 0; the
+/// <see cref="DeviceSelectorOptions.Weights"/>. Each weight must be 0, or from <see cref="MinPositiveWeight"/> (1e-300)
+/// to <see cref="MaxWeight"/> (1e300), and not all may be 0; the
 /// selector checks them once, when it is created, and copies them.
 /// </para>
 /// </remarks>
@@ -36,6 +37,18 @@ public sealed class GpuScoreWeights
 
     /// <summary>The least weight: 0 (inclusive); a weight must also be finite.</summary>
     public const double MinWeight = 0;
+
+    /// <summary>
+    /// The least positive weight: 1e-300 (inclusive). Only the ratios of the weights matter; below this the reciprocal
+    /// of a sum of weights would overflow to infinity.
+    /// </summary>
+    public const double MinPositiveWeight = 1e-300;
+
+    /// <summary>
+    /// The largest weight: 1e300 (inclusive). Only the ratios of the weights matter; above this the sum of the four
+    /// weights could overflow to infinity and make every score NaN.
+    /// </summary>
+    public const double MaxWeight = 1e300;
 
     /// <summary>
     /// The default weights: free memory 0.5, utilization 0.3, temperature 0.1, power headroom 0.1. A new object on every

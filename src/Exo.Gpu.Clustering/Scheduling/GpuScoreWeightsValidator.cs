@@ -1,6 +1,6 @@
 namespace Exo.Gpu.Clustering.Scheduling;
 
-/// <summary>Validates <see cref="GpuScoreWeights"/>: each weight finite and 0 or more, not all 0.</summary>
+/// <summary>Validates <see cref="GpuScoreWeights"/>: each weight 0 or from 1e-300 to 1e300, not all 0.</summary>
 internal static class GpuScoreWeightsValidator
 {
     /// <summary>Adds every invalid weight to <paramref name="errors"/>.</summary>
@@ -23,12 +23,19 @@ internal static class GpuScoreWeightsValidator
 
     private static bool Check(double weight, string name, string path, List<string> errors)
     {
-        if (double.IsFinite(weight) && weight >= GpuScoreWeights.MinWeight)
+        if (!double.IsFinite(weight) || weight < GpuScoreWeights.MinWeight)
         {
-            return true;
+            OptionsValidation.Add(errors, path, name, "must be a finite number of 0 or more", weight);
+            return false;
         }
 
-        OptionsValidation.Add(errors, path, name, "must be a finite number of 0 or more", weight);
-        return false;
+        // Only the ratios matter, but sums and reciprocals of the weights must stay finite (no NaN scores).
+        if (weight != GpuScoreWeights.MinWeight && weight is < GpuScoreWeights.MinPositiveWeight or > GpuScoreWeights.MaxWeight)
+        {
+            OptionsValidation.Add(errors, path, name, "must be 0, or from 1E-300 to 1E+300", weight);
+            return false;
+        }
+
+        return true;
     }
 }

@@ -264,13 +264,20 @@ internal sealed class DeviceSlot
                     var fresh = !lost && count != 0 && IsFresh(received, now, stalenessTicks);
                     var health = Judge(lost, eventUntil != 0 && now < eventUntil, failureLevel, fresh, sampleLevel);
                     var age = count != 0 ? TimeSpan.FromTicks(Math.Max(0, now - received)) : TimeSpan.MaxValue;
-                    return fresh ? new DeviceState(health, true, sample, age) : new DeviceState(health, false, default, age);
+                    return fresh ? new DeviceState(health, true, WithStaticTotal(sample), age) : new DeviceState(health, false, default, age);
                 }
             }
 
             spinner.SpinOnce(sleep1Threshold: -1);
         }
     }
+
+    /// <summary>
+    /// For selection: a reading with memory used but no total gets the device's static total, as validation and the
+    /// aggregate read it, so that a full device is not taken for an empty one (issue 12, item 5; the live-helper's one spot here).
+    /// </summary>
+    private GpuSample WithStaticTotal(in GpuSample sample) =>
+        sample.MemoryTotalBytes is null && sample.MemoryUsedBytes is not null ? sample with { MemoryTotalBytes = TotalMemoryBytes } : sample;
 
     /// <summary>Judges the health at <paramref name="now"/> (monotonic ticks) and forgets an expired critical event; call while held. Never allocates.</summary>
     public GpuHealth JudgeHeld(long now, TelemetrySettings settings)

@@ -149,6 +149,13 @@ internal sealed class FakeGpuBackend : IGpuBackend
     /// <summary>Replaces sampling when set (the default is a healthy reading stamped now).</summary>
     public Func<GpuDevice, CancellationToken, ValueTask<GpuSample>>? OnSample { get; set; }
 
+    /// <summary>Replaces disposal when set (it is still counted).</summary>
+    public Func<ValueTask>? OnDispose { get; set; }
+
+    /// <summary>Discovery that never returns and ignores its token, as a hung driver.</summary>
+    public static ValueTask<IReadOnlyList<GpuDevice>> DiscoverHangingIgnoringToken(CancellationToken cancellationToken) =>
+        new(new TaskCompletionSource<IReadOnlyList<GpuDevice>>().Task);
+
     /// <summary>Completed when discovery is first entered.</summary>
     public TaskCompletionSource DiscoverEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -203,7 +210,7 @@ internal sealed class FakeGpuBackend : IGpuBackend
     public ValueTask DisposeAsync()
     {
         Interlocked.Increment(ref _disposeCalls);
-        return ValueTask.CompletedTask;
+        return OnDispose is { } dispose ? dispose() : ValueTask.CompletedTask;
     }
 }
 

@@ -93,7 +93,8 @@ public class DeviceSelectorOptionsTests
         Errors(new DeviceSelectorOptions { WaitRecheckInterval = TimeSpan.FromTicks(1) }).Should().BeEmpty();
         Errors(new DeviceSelectorOptions { WaitRecheckInterval = Timeout.InfiniteTimeSpan }).Should().BeEmpty();
         Errors(new DeviceSelectorOptions { WaitRecheckInterval = TimeSpan.FromTicks(-2) }).Should().ContainSingle().Which.Should().StartWith("WaitRecheckInterval must");
-        Errors(new DeviceSelectorOptions { Weights = new GpuScoreWeights { FreeMemory = 0, Utilization = 0, Temperature = 0, PowerHeadroom = double.Epsilon } }).Should().BeEmpty();
+        Errors(new DeviceSelectorOptions { Weights = new GpuScoreWeights { FreeMemory = 0, Utilization = 0, Temperature = 0, PowerHeadroom = GpuScoreWeights.MinPositiveWeight } }).Should().BeEmpty();
+        Errors(new DeviceSelectorOptions { Weights = new GpuScoreWeights { FreeMemory = GpuScoreWeights.MaxWeight, Utilization = GpuScoreWeights.MaxWeight, Temperature = GpuScoreWeights.MaxWeight, PowerHeadroom = GpuScoreWeights.MaxWeight } }).Should().BeEmpty();
 
         // The hot limit's floor is exclusive, as documented: room temperature itself is invalid.
         Errors(new DeviceSelectorOptions { HotTemperatureC = Math.BitIncrement(DeviceSelectorOptions.RoomTemperatureC) }).Should().BeEmpty();

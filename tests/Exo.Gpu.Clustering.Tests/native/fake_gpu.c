@@ -41,6 +41,7 @@ enum
     NVML_ERROR_UNINITIALIZED = 1,
     NVML_ERROR_INVALID_ARGUMENT = 2,
     NVML_ERROR_NOT_SUPPORTED = 3,
+    NVML_ERROR_NO_PERMISSION = 4,
     NVML_ERROR_INSUFFICIENT_SIZE = 7,
     NVML_ERROR_TIMEOUT = 10,
     NVML_ERROR_GPU_IS_LOST = 15,
@@ -222,6 +223,10 @@ struct fake_device
     unsigned int process_pid[MAX_PROCESSES];
     unsigned long long process_memory[MAX_PROCESSES];
     int process_kind[MAX_PROCESSES];
+    /* what real drivers do in MIG mode (fake_reality_*): */
+    int mig_privileged;                   /* 0: an unprivileged container, parent memory answers NO_PERMISSION */
+    unsigned long long mig_slice_memory;  /* CUDA's view: the MIG device's memory; 0 = memory_total / 7 */
+    int mig_slice_sm;                     /* CUDA's view: the MIG device's SM count; 0 = sm_count / 7 */
 };
 
 struct fake_event_set
@@ -268,6 +273,7 @@ static pthread_cond_t unblocked = PTHREAD_COND_INITIALIZER;
 static int blocked_function = -2; /* -2: nothing blocks */
 static int blocked_device = -1;
 static int blocked_waiters;
+static int cuda_reachable = 1; /* 0: the CUDA driver cannot reach the kernel driver (cuInit answers NO_DEVICE) */
 
 static void reset_locked(int count)
 {
@@ -316,10 +322,16 @@ static void reset_locked(int count)
         d->sm_count = 132;
         cuda_order[i] = i;
     }
+    cuda_reachable = 1;
     configured = 1;
 }
 
 static int set_i64_locked(int device, const char* key, long long value);
+static nvmlReturn_t fake_reality_mig_memory(const struct fake_device* d);
+static int fake_reality_cuda_sm(const struct fake_device* d);
+static unsigned long long fake_reality_cuda_total(const struct fake_device* d);
+static void fake_reality_cuda_uuid(const struct fake_device* d, int ordinal, CUuuid* uuid);
+static int fake_reality_set_locked(struct fake_device* d, const char* key, long long value);
 static int set_str_locked(int device, const char* key, const char* value);
 static int inject_locked(const char* function, int device, int code, int after, int times);
 static void push_locked(int is_event, int code, int device, unsigned long long type, unsigned long long data);
@@ -635,6 +647,10 @@ EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t* 
 EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory)
 {
     ENTER_DEVICE(nvmlDeviceGetMemoryInfo, device, memory);
+    if (fake_reality_mig_memory(d) != NVML_SUCCESS)
+    {
+        LEAVE(fake_reality_mig_memory(d));
+    }
     memory->total = d->memory_total;
     memory->used = d->memory_used + d->memory_reserved;
     memory->free = d->memory_total - memory->used;
@@ -645,6 +661,10 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* m
 EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t* memory)
 {
     ENTER_DEVICE(nvmlDeviceGetMemoryInfo_v2, device, memory);
+    if (fake_reality_mig_memory(d) != NVML_SUCCESS)
+    {
+        LEAVE(fake_reality_mig_memory(d));
+    }
     if (memory->version != NVML_MEMORY_V2)
     {
         LEAVE(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
@@ -660,6 +680,10 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v
 EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_t* utilization)
 {
     ENTER_DEVICE(nvmlDeviceGetUtilizationRates, device, utilization);
+    if (d->mig_current == 1)
+    {
+        LEAVE(NVML_ERROR_NOT_SUPPORTED); /* "On MIG-enabled GPUs, querying device utilization rates is not currently supported" */
+    }
     utilization->gpu = d->utilization_gpu[d->utilization_gpu_next];
     d->utilization_gpu_next = (d->utilization_gpu_next + 1) % d->utilization_gpu_count;
     utilization->memory = d->utilization_memory;
@@ -934,7 +958,7 @@ EXPORT CUresult cuInit(unsigned int flags)
     {
         LEAVE(CUDA_ERROR_INVALID_VALUE);
     }
-    if (cuda_count == 0)
+    if (cuda_count == 0 || !cuda_reachable)
     {
         LEAVE(CUDA_ERROR_NO_DEVICE);
     }
@@ -990,7 +1014,7 @@ EXPORT CUresult cuDeviceGetAttribute(int* value, int attribute, CUdevice device)
     switch (attribute)
     {
     case 13: *value = (int)d->clock_sm_max * 1000; break;
-    case 16: *value = d->sm_count; break;
+    case 16: *value = fake_reality_cuda_sm(d); break;
     case 33: *value = (int)d->pci_bus; break;
     case 34: *value = (int)d->pci_device; break;
     case 36: *value = (int)d->clock_mem_max * 1000; break;
@@ -1029,7 +1053,7 @@ EXPORT CUresult cuDeviceGetUuid(CUuuid* uuid, CUdevice device)
     {
         LEAVE(CUDA_ERROR_INVALID_VALUE);
     }
-    parse_uuid(d->cuda_uuid[0] != '\0' ? d->cuda_uuid : d->uuid, uuid);
+    fake_reality_cuda_uuid(d, device, uuid);
     LEAVE(CUDA_SUCCESS);
 }
 
@@ -1040,7 +1064,7 @@ EXPORT CUresult cuDeviceGetUuid_v2(CUuuid* uuid, CUdevice device)
     {
         LEAVE(CUDA_ERROR_INVALID_VALUE);
     }
-    parse_uuid(d->cuda_uuid[0] != '\0' ? d->cuda_uuid : d->uuid, uuid);
+    fake_reality_cuda_uuid(d, device, uuid);
     LEAVE(CUDA_SUCCESS);
 }
 
@@ -1062,7 +1086,7 @@ EXPORT CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice device)
     {
         LEAVE(CUDA_ERROR_INVALID_VALUE);
     }
-    *bytes = (size_t)d->memory_total;
+    *bytes = (size_t)fake_reality_cuda_total(d);
     LEAVE(CUDA_SUCCESS);
 }
 
@@ -1088,6 +1112,56 @@ EXPORT CUresult cuCtxCreate_v2(CUcontext* context, unsigned int flags, CUdevice 
         *context = NULL;
     }
     LEAVE(CUDA_ERROR_NOT_SUPPORTED);
+}
+
+/* ---- what real drivers do (../shared/reference/nvidia-realities.md) ----
+ * MIG (mig.current 1): NVML utilization on the parent is NOT_SUPPORTED; parent memory answers NO_PERMISSION unless
+ * mig.privileged (an unprivileged container on H100/A100); CUDA enumerates MIG devices, not the parent: each CUDA
+ * ordinal of the GPU is a MIG device with a MIG- UUID (one per ordinal), the slice's memory (mig.slice.memory) and SM
+ * count (mig.slice.sm). An unreachable kernel driver (global cuda.reachable 0): cuInit answers CUDA_ERROR_NO_DEVICE
+ * whatever CUDA_VISIBLE_DEVICES says. */
+static nvmlReturn_t fake_reality_mig_memory(const struct fake_device* d)
+{
+    return d->mig_current == 1 && !d->mig_privileged ? NVML_ERROR_NO_PERMISSION : NVML_SUCCESS;
+}
+
+static int fake_reality_cuda_sm(const struct fake_device* d)
+{
+    if (d->mig_current != 1)
+    {
+        return d->sm_count;
+    }
+    return d->mig_slice_sm > 0 ? d->mig_slice_sm : d->sm_count / 7;
+}
+
+static unsigned long long fake_reality_cuda_total(const struct fake_device* d)
+{
+    if (d->mig_current != 1)
+    {
+        return d->memory_total;
+    }
+    return d->mig_slice_memory > 0 ? d->mig_slice_memory : d->memory_total / 7;
+}
+
+static void fake_reality_cuda_uuid(const struct fake_device* d, int ordinal, CUuuid* uuid)
+{
+    if (d->mig_current != 1)
+    {
+        parse_uuid(d->cuda_uuid[0] != '\0' ? d->cuda_uuid : d->uuid, uuid);
+        return;
+    }
+    char mig[96];
+    snprintf(mig, sizeof mig, "MIG-%08x-4444-5555-6666-%012x", 0xb0000000u + (unsigned)d->index, 0x200u + (unsigned)ordinal);
+    parse_uuid(mig, uuid);
+}
+
+static int fake_reality_set_locked(struct fake_device* d, const char* key, long long value)
+{
+    if (strcmp(key, "mig.privileged") == 0) d->mig_privileged = value != 0;
+    else if (strcmp(key, "mig.slice.memory") == 0) d->mig_slice_memory = (unsigned long long)value;
+    else if (strcmp(key, "mig.slice.sm") == 0) d->mig_slice_sm = (int)value;
+    else return -1;
+    return 0;
 }
 
 /* ---- control functions for the tests ---- */
@@ -1122,6 +1196,11 @@ static int set_i64_locked(int device, const char* key, long long value)
         if (strcmp(key, "cuda.version") == 0)
         {
             cuda_version = (int)value;
+            return 0;
+        }
+        if (strcmp(key, "cuda.reachable") == 0)
+        {
+            cuda_reachable = value != 0;
             return 0;
         }
         return -1;
@@ -1163,7 +1242,7 @@ static int set_i64_locked(int device, const char* key, long long value)
     else if (strcmp(key, "pci.device") == 0) d->pci_device = (unsigned int)value;
     else if (strcmp(key, "pci.function") == 0) d->pci_function = (unsigned int)value;
     else if (strcmp(key, "pci.device_id") == 0) d->pci_device_id = (unsigned int)value;
-    else return -1;
+    else return fake_reality_set_locked(d, key, value);
     return 0;
 }
 

@@ -5,7 +5,8 @@ namespace Exo.Gpu.Clustering.Backends.Nvml;
 /// <summary>
 /// Decides which devices a process sees and their CUDA ordinals, following CUDA's rules for <c>CUDA_VISIBLE_DEVICES</c>:
 /// a comma-separated list of indices or GPU UUIDs (a unique prefix including <c>GPU-</c> is enough; <c>MIG-GPU-&lt;uuid&gt;/gi/ci</c>
-/// selects its GPU), enumerated in list order; the first entry that is invalid, out of range, ambiguous or repeated ends
+/// selects its GPU, and so does a MIG device's <c>MIG-&lt;uuid&gt;</c> that CUDA lists on it: the GPU is listed once, without
+/// a CUDA ordinal, whatever the number of its MIG devices listed), enumerated in list order; the first entry that is invalid, out of range, ambiguous or repeated ends
 /// the list (<c>0,2,-1,1</c> shows 0 and 2; <c>-1</c> or an empty value shows none). Indices count in
 /// <c>CUDA_DEVICE_ORDER</c> order, not NVML order.
 /// </summary>
@@ -64,7 +65,13 @@ internal static class CudaVisibility
         var picked = new List<int>();
         foreach (var raw in visibleDevices.Split(','))
         {
-            var position = Resolve(raw.Trim(), order);
+            var entry = raw.Trim();
+            var position = Resolve(entry, order);
+            if (position >= 0 && picked.Contains(position) && IsMigDeviceUuid(entry))
+            {
+                continue; // another MIG device of a GPU already picked: the GPU is listed once
+            }
+
             if (position < 0 || picked.Contains(position))
             {
                 break;
@@ -94,9 +101,14 @@ internal static class CudaVisibility
             entry = slash < 0 ? entry[4..] : entry[4..slash];
         }
 
+        if (IsMigDeviceUuid(entry))
+        {
+            return ResolveMig(entry, order);
+        }
+
         if (!entry.StartsWith("GPU-", StringComparison.OrdinalIgnoreCase))
         {
-            return -1; // not an index and not a GPU UUID (e.g. a MIG-<uuid> of a MIG instance): CUDA stops here
+            return -1; // not an index and not a GPU UUID: CUDA stops here
         }
 
         var match = -1;
@@ -110,6 +122,33 @@ internal static class CudaVisibility
                 }
 
                 match = i;
+            }
+        }
+
+        return match;
+    }
+
+    /// <summary>Whether an entry is a MIG device's UUID, <c>MIG-&lt;uuid&gt;</c> (not the older <c>MIG-GPU-&lt;uuid&gt;/gi/ci</c>).</summary>
+    private static bool IsMigDeviceUuid(string entry) =>
+        entry.StartsWith("MIG-", StringComparison.OrdinalIgnoreCase) && !entry.StartsWith("MIG-GPU-", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The GPU whose MIG devices (as CUDA lists them) include <paramref name="entry"/> or a unique one it prefixes; -1 if none or ambiguous.</summary>
+    private static int ResolveMig(string entry, IReadOnlyList<VisibilityDevice> order)
+    {
+        var match = -1;
+        for (var i = 0; i < order.Count; i++)
+        {
+            foreach (var mig in order[i].MigUuids)
+            {
+                if (mig.StartsWith(entry, StringComparison.OrdinalIgnoreCase))
+                {
+                    if (match >= 0 && match != i)
+                    {
+                        return -1;
+                    }
+
+                    match = i;
+                }
             }
         }
 

@@ -81,13 +81,16 @@ public sealed partial class NvmlGpuBackend
             }
         }
 
-        var cuda = EnumerateCuda();
+        var cuda = EnumerateCuda(facts);
         var joined = Join(facts, cuda);
         var visibility = facts.ConvertAll(f => new VisibilityDevice(
-            f.Index, f.Uuid, f.PciKey, f.Cuda?.ComputeCapability ?? f.ComputeCapability, f.Cuda?.MultiprocessorCount));
+            f.Index, f.Uuid, f.PciKey, f.Cuda?.ComputeCapability ?? f.ComputeCapability, f.Cuda?.MultiprocessorCount)
+        {
+            MigUuids = f.MigSlices.ConvertAll(m => m.Uuid!),
+        });
         var byIndex = visibility.ToDictionary(v => v.NvmlIndex);
-        var plan = CudaVisibility.Plan(
-            visibility, joined?.ConvertAll(f => f is null ? null : byIndex[f.Index]), _requested, _process);
+        var plan = WithoutMigDuplicates(CudaVisibility.Plan(
+            visibility, joined?.ConvertAll(f => f is null ? null : byIndex[f.Index]), _requested, _process), facts);
 
         var entries = new DeviceEntry?[count];
         var visible = new List<DeviceEntry>(plan.Count);
@@ -95,10 +98,13 @@ public sealed partial class NvmlGpuBackend
         foreach (var (device, ordinal) in plan)
         {
             var f = factsByIndex[device.NvmlIndex];
-            var total = f.TotalMemoryBytes ?? f.Cuda?.TotalMemoryBytes;
+
+            // A MIG parent is never given one slice's total: NVML's, else what its MIG devices that CUDA lists hold together.
+            var total = f.TotalMemoryBytes ?? (f.MigSlices.Count > 0 ? SliceMemory(f) : f.Cuda?.TotalMemoryBytes);
             if (total is not > 0)
             {
-                NvmlLog.DeviceSkipped(_logger, f.Index, "nvmlDeviceGetMemoryInfo", new NvmlErrorName(NvmlReturn.NotSupported), (int)NvmlReturn.NotSupported);
+                var code = f.MemoryResult == NvmlReturn.Success ? NvmlReturn.NoData : f.MemoryResult;
+                NvmlLog.DeviceSkipped(_logger, f.Index, f.MemoryFunction, new NvmlErrorName(code), (int)code);
                 continue;
             }
 
@@ -120,6 +126,7 @@ public sealed partial class NvmlGpuBackend
         }
 
         visible.Sort((a, b) => a.Device.Index.CompareTo(b.Device.Index));
+        Volatile.Write(ref _noDeviceReason, visible.Count > 0 ? null : WhyNoDevice((int)count, facts.Count, plan.Count, cuda));
         var table = new DiscoveredDevices(entries, visible);
         lock (_discoveryGate)
         {
@@ -180,7 +187,9 @@ public sealed partial class NvmlGpuBackend
         }
 
         var (memoryResult, memoryFunction) = ReadMemory(handle, api, out var total, out _);
-        if (Fact(memoryResult, uuid, memoryFunction))
+        facts.MemoryResult = memoryResult;
+        facts.MemoryFunction = memoryFunction;
+        if (Fact(memoryResult, uuid, memoryFunction) && total > 0)
         {
             facts.TotalMemoryBytes = total;
         }
@@ -229,7 +238,7 @@ public sealed partial class NvmlGpuBackend
     }
 
     /// <summary>The CUDA enumeration, one entry per ordinal (null where a query failed); null without a usable CUDA driver.</summary>
-    private unsafe List<CudaFacts?>? EnumerateCuda()
+    private unsafe List<CudaFacts?>? EnumerateCuda(List<NvmlFacts> nvml)
     {
         if (_cuda is null)
         {
@@ -238,7 +247,7 @@ public sealed partial class NvmlGpuBackend
 
         if (_cudaSeesNoDevice)
         {
-            return [];
+            return CudaNoDevice(nvml);
         }
 
         var count = 0;
@@ -249,7 +258,7 @@ public sealed partial class NvmlGpuBackend
             return null;
         }
 
-        var list = new List<CudaFacts?>(count);
+        var list = new List<CudaFacts?>(Math.Max(count, 0));
         for (var ordinal = 0; ordinal < count; ordinal++)
         {
             list.Add(ReadCudaFacts(ordinal));
@@ -310,6 +319,13 @@ public sealed partial class NvmlGpuBackend
                 {
                     NvmlLog.CudaDeviceUnmatched(_logger, c.Ordinal, c.Uuid, c.PciBusId);
                 }
+                else if (match.MigEnabled == true && !string.Equals(match.Uuid, c.Uuid, StringComparison.OrdinalIgnoreCase))
+                {
+                    // CUDA lists a MIG-enabled GPU's MIG devices, not the GPU: a slice of it, whose UUID is a MIG UUID.
+                    var first = match.MigSlices.Count == 0;
+                    match.MigSlices.Add(c with { Uuid = c.Uuid is { } u ? "MIG-" + u[4..] : null });
+                    match = first ? match : null;
+                }
                 else
                 {
                     match.Cuda = c;
@@ -358,7 +374,17 @@ public sealed partial class NvmlGpuBackend
 
         public bool? MigEnabled { get; set; }
 
+        /// <summary>What the memory query returned (the reason given when the device is skipped for want of a total).</summary>
+        public NvmlReturn MemoryResult { get; set; }
+
+        /// <summary>The memory query's function name.</summary>
+        public string MemoryFunction { get; set; } = "nvmlDeviceGetMemoryInfo";
+
+        /// <summary>The CUDA device this NVML device is, joined by UUID or PCI bus id (never a MIG slice).</summary>
         public CudaFacts? Cuda { get; set; }
+
+        /// <summary>For a MIG-enabled GPU, the MIG devices CUDA lists on it (their UUIDs <c>MIG-…</c>).</summary>
+        public List<CudaFacts> MigSlices { get; } = [];
     }
 
     private sealed record CudaFacts(

@@ -28,9 +28,13 @@ public sealed partial class NvmlGpuBackend
             : new GpuSamplingException(message, NvmlErrors.Name(code), (int)code);
     }
 
-    /// <summary>True on success, false for NOT_SUPPORTED ("not available"); throws for anything else.</summary>
+    /// <summary>
+    /// True on success; false for NOT_SUPPORTED, NO_PERMISSION and NO_DATA ("this value unknown": MIG-enabled GPUs
+    /// answer NOT_SUPPORTED for utilization and, in unprivileged containers, NO_PERMISSION for memory; the rest of the
+    /// reading stands), the last two logged once per device and call; throws for anything else.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Ok(NvmlReturn code, string function, DeviceEntry entry)
+    private bool Ok(NvmlReturn code, string function, DeviceEntry entry)
     {
         if (code == NvmlReturn.Success)
         {
@@ -39,10 +43,25 @@ public sealed partial class NvmlGpuBackend
 
         if (code != NvmlReturn.NotSupported)
         {
-            ThrowFailure(code, function, entry);
+            Unavailable(code, function, entry);
         }
 
         return false;
+    }
+
+    /// <summary>A value the device will not give now: logged once per device and call for NO_PERMISSION and NO_DATA; throws for any other error.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Unavailable(NvmlReturn code, string function, DeviceEntry entry)
+    {
+        if (code is not (NvmlReturn.NoPermission or NvmlReturn.NoData))
+        {
+            ThrowFailure(code, function, entry);
+        }
+
+        if (entry.NoteUnavailable(function, code))
+        {
+            NvmlLog.ValueUnavailable(_logger, entry.Device.Uuid, function, new NvmlErrorName(code), (int)code);
+        }
     }
 
     [DoesNotReturn]
@@ -145,7 +164,7 @@ public sealed partial class NvmlGpuBackend
         }
     }
 
-    /// <summary>One reading of a device. Every call that fails other than with NOT_SUPPORTED fails the reading.</summary>
+    /// <summary>One reading of a device. Every call that fails other than with NOT_SUPPORTED, NO_PERMISSION or NO_DATA fails the reading.</summary>
     /// <remarks>The hot path of a poll: the fallbacks and the throws live in methods of their own, so this one stays small.</remarks>
     [SkipLocalsInit]
     private unsafe GpuSample Read(DeviceEntry entry)

@@ -26,8 +26,14 @@ namespace Exo.Gpu.Clustering.Backends.Nvml;
 /// <para><b>Discovery.</b> Devices are keyed by UUID; <see cref="GpuDevice.Index"/> is the NVML index and
 /// <see cref="GpuDevice.CudaOrdinal"/> the CUDA ordinal, joined by UUID or else by PCI bus id, because the two numberings
 /// differ. <see cref="NvmlGpuBackendOptions.CudaVisibleDevices"/> and <see cref="NvmlGpuBackendOptions.CudaDeviceOrder"/>
-/// select the devices as CUDA would.</para>
-/// <para><b>Sampling.</b> <c>NOT_SUPPORTED</c> leaves that value <see langword="null"/>; <c>GPU_IS_LOST</c> throws
+/// select the devices as CUDA would. CUDA lists a MIG-enabled GPU's MIG devices, not the GPU: such a GPU has no CUDA
+/// ordinal or SM count here, and when NVML refuses its memory (<c>NO_PERMISSION</c>) its total is what its MIG devices
+/// hold together, never one slice's. <c>cuInit</c> answering <c>CUDA_ERROR_NO_DEVICE</c> hides every device only when
+/// this process's <c>CUDA_VISIBLE_DEVICES</c> hides them all; otherwise (the CUDA driver cannot reach the kernel driver)
+/// the NVML devices are listed without CUDA ordinals, and the log says why.</para>
+/// <para><b>Sampling.</b> <c>NOT_SUPPORTED</c>, <c>NO_PERMISSION</c> and <c>NO_DATA</c> leave that value
+/// <see langword="null"/> and the rest of the reading stands (a MIG-enabled GPU's utilization, its memory in an
+/// unprivileged container; the last two are logged once per device and call); <c>GPU_IS_LOST</c> throws
 /// <see cref="GpuDeviceLostException"/>; any other error throws <see cref="GpuSamplingException"/> with the NVML name
 /// and code. With a cancellable token the NVML calls run on a pool thread, so a hung driver call returns
 /// <see cref="OperationCanceledException"/> when the token fires (a second reading of that device joins the hung one
@@ -233,8 +239,20 @@ public sealed partial class NvmlGpuBackend : IGpuBackend
         /// <summary>A reading running on a pool thread, joined by the next reading while it has not returned.</summary>
         public Task<GpuSample>? Pending;
 
+        /// <summary>The calls whose NO_PERMISSION / NO_DATA answers were logged already (one log per device and call).</summary>
+        private readonly HashSet<(string Function, NvmlReturn Code)> _noted = [];
+
         public GpuDevice Device { get; } = device;
 
         public nint Handle { get; } = handle;
+
+        /// <summary>Records that <paramref name="function"/> answered <paramref name="code"/>; true the first time.</summary>
+        public bool NoteUnavailable(string function, NvmlReturn code)
+        {
+            lock (_noted)
+            {
+                return _noted.Add((function, code));
+            }
+        }
     }
 }

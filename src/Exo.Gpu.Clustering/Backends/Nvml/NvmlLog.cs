@@ -51,6 +51,9 @@ internal static partial class NvmlLog
     [LoggerMessage(EventId = LogEventIds.UnknownEventDevice, Level = LogLevel.Debug, Message = "An event for an unwatched device handle was dropped")]
     public static partial void UnknownEventDevice(ILogger logger);
 
+    [LoggerMessage(EventId = LogEventIds.NvmlValueUnavailable, Level = LogLevel.Information, Message = "Device {Uuid}: {Function} returned {ErrorName} ({ErrorCode}); that value is left unknown and the rest of the reading stands (logged once)")]
+    public static partial void ValueUnavailable(ILogger logger, string uuid, string function, NvmlErrorName errorName, int errorCode);
+
     [LoggerMessage(EventId = LogEventIds.ShutdownSkipped, Level = LogLevel.Warning, Message = "NVML calls were still running after {Timeout}; nvmlShutdown skipped")]
     public static partial void ShutdownSkipped(ILogger logger, TimeSpan timeout);
 }

@@ -8,4 +8,8 @@ namespace Exo.Gpu.Clustering.Backends.Nvml;
 /// <param name="PciBusId">The normalized PCI bus id (<see cref="PciBusIds.Normalize"/>), or <see langword="null"/>.</param>
 /// <param name="ComputeCapability">The compute capability, or <see langword="null"/>.</param>
 /// <param name="MultiprocessorCount">The SM count, or <see langword="null"/>.</param>
-internal sealed record VisibilityDevice(int NvmlIndex, string Uuid, string? PciBusId, ComputeCapability? ComputeCapability, int? MultiprocessorCount);
+internal sealed record VisibilityDevice(int NvmlIndex, string Uuid, string? PciBusId, ComputeCapability? ComputeCapability, int? MultiprocessorCount)
+{
+    /// <summary>For a MIG-enabled GPU, the UUIDs (<c>MIG-…</c>) of the MIG devices CUDA lists on it; empty otherwise.</summary>
+    public IReadOnlyList<string> MigUuids { get; init; } = [];
+}

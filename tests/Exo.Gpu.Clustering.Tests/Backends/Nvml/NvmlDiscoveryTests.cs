@@ -27,7 +27,7 @@ public class NvmlDiscoveryTests
         Fake.Set(1, "clock.sm.max", 1410);
         Fake.Set(1, "clock.mem.max", 1215);
         Fake.Set(1, "bus.width", 5120);
-        Fake.Set(1, "mig.current", 1);
+        Fake.Set(1, "mig.pending", 1); // MIG mode changes the facts CUDA gives (NvmlRealityTests); here it is only pending
         await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
@@ -50,7 +50,7 @@ public class NvmlDiscoveryTests
         a100.TheoreticalMemoryBandwidthBytesPerSecond.Should().BeApproximately(1555.2e9, 1e6, "2 x 1215 MHz x 5120 bit / 8");
         a100.DriverVersion.Should().Be("560.35.03");
         a100.CudaOrdinal.Should().Be(1);
-        a100.MigEnabled.Should().BeTrue();
+        a100.MigEnabled.Should().BeFalse("MIG mode is pending, not current");
         devices[0].Uuid.Should().Be(FakeGpuLibrary.DefaultUuid(0));
         devices[0].MigEnabled.Should().BeFalse();
     }
