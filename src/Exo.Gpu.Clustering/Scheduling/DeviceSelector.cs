@@ -81,8 +81,20 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// <summary>The current device table (replaced, under <see cref="_gate"/>, when the source's version changes).</summary>
     private SlotTable _table;
 
-    /// <summary>Scratch for the slots chosen while serving the queue (under <see cref="_gate"/>).</summary>
+    /// <summary>At most this many scans outside the lock race other grants before a request is served under it.</summary>
+    private const int OptimisticAttempts = 4;
+
+    /// <summary>Scratch for the slots chosen while serving the queue (used only by the pumping thread, <see cref="_pumping"/>).</summary>
     private int[] _scratch = new int[8];
+
+    /// <summary>Scratch for what the pump's scan saw of the chosen devices (used only by the pumping thread).</summary>
+    private Candidate[] _scratchPicks = new Candidate[8];
+
+    /// <summary>Whether a thread is serving the queue (<see cref="Pump"/>; under <see cref="_gate"/>).</summary>
+    private bool _pumping;
+
+    /// <summary>Whether something that may let a waiter in happened while the queue was being served (under <see cref="_gate"/>).</summary>
+    private bool _pumpAgain;
 
     /// <summary>Set once shutdown begins: nothing more is granted.</summary>
     private bool _shutdown;

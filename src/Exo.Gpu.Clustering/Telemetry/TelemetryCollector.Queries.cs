@@ -149,7 +149,13 @@ public sealed partial class TelemetryCollector
     }
 
     /// <inheritdoc />
+    long IDeviceStateSource.Now => _time.GetUtcNow().UtcTicks;
+
+    /// <inheritdoc />
     DeviceState IDeviceStateSource.GetState(int slot) => GetState(slot, _time.GetUtcNow().UtcTicks);
+
+    /// <inheritdoc />
+    DeviceState IDeviceStateSource.GetState(int slot, long now) => GetState(slot, now);
 
     /// <summary>A device's state for scheduling at a given time (lets a caller judging many devices read the clock once).</summary>
     /// <param name="slot">A position in <see cref="Devices"/>.</param>
