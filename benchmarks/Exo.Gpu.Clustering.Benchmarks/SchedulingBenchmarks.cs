@@ -46,7 +46,11 @@ internal sealed class StaticStateSource : IDeviceStateSource
         remove { }
     }
 
+    public long Now => 0;
+
     public DeviceState GetState(int slot) => _states[slot];
+
+    public DeviceState GetState(int slot, long now) => _states[slot];
 }
 
 /// <summary>

@@ -5,12 +5,23 @@ using Spectre.Console;
 namespace Exo.Gpu.Clustering.Cli.Commands;
 
 /// <summary>
-/// <c>exo-gpu simulate [--devices N] [--jobs N] [--seed S] [--profile homogeneous|heterogeneous] [--json]</c>: a seeded
-/// job stream through the whole library on the simulated cluster, in simulated time, and what happened.
+/// <c>exo-gpu simulate [--devices N] [--jobs N] [--seed S] [--load L] [--profile homogeneous|heterogeneous] [--json]</c>:
+/// a seeded job stream through the whole library on the simulated cluster, in simulated time, and what happened.
 /// </summary>
 internal static class SimulateCommand
 {
-    public static readonly string[] ValueOptions = ["devices", "jobs", "seed", "profile"];
+    /// <summary>The most devices (the simulated profiles' limit).</summary>
+    public const int MaxDevices = 1_024;
+
+    /// <summary>The most jobs.</summary>
+    public const int MaxJobs = 1_000_000;
+
+    /// <summary>The command's options, for its usage text.</summary>
+    public const string Usage =
+        "simulate [--devices N (1-1024, 8)] [--jobs N (1-1000000, 200)] [--seed S (1)] [--load L (0.01-4, 0.7)] [--profile homogeneous|heterogeneous] [--json]\n" +
+        "  --load: arrivals as a fraction of what the cluster can serve (its memory-time); above 1 the queue grows without end.";
+
+    public static readonly string[] ValueOptions = ["devices", "jobs", "seed", "load", "profile"];
     public static readonly string[] Flags = ["json"];
 
     public static readonly CommandHelp Help = new(
@@ -31,10 +42,11 @@ internal static class SimulateCommand
     public static async Task<int> RunAsync(CliArguments args, CliContext context, CancellationToken cancellationToken)
     {
         var settings = new SimulationSettings(
-            args.GetInt("devices", 8, 1, 64),
-            args.GetInt("jobs", 200, 1, 100_000),
+            args.GetInt("devices", 8, 1, MaxDevices),
+            args.GetInt("jobs", 200, 1, MaxJobs),
             args.GetInt("seed", 1, int.MinValue, int.MaxValue),
-            args.GetChoice("profile", "heterogeneous", "homogeneous", "heterogeneous"));
+            args.GetChoice("profile", "heterogeneous", "homogeneous", "heterogeneous"),
+            args.GetDouble("load", SimulationSettings.DefaultLoad, 0.01, 4));
         var report = await SimulationRun.RunAsync(settings, cancellationToken).ConfigureAwait(false);
         if (args.Has("json"))
         {

@@ -6,23 +6,44 @@ using Exo.Gpu.Clustering.Telemetry;
 namespace Exo.Gpu.Clustering.Cli.Simulation;
 
 /// <summary>What to simulate.</summary>
-internal sealed record SimulationSettings(int Devices, int Jobs, int Seed, string Profile);
+/// <param name="Devices">How many simulated devices, 1 to 1,024.</param>
+/// <param name="Jobs">How many jobs arrive.</param>
+/// <param name="Seed">The seed of the job stream, the cluster and the selector.</param>
+/// <param name="Profile">homogeneous or heterogeneous.</param>
+/// <param name="Load">The arrival rate as a fraction of what the cluster can serve (its memory-time); above 1 the queue grows without end.</param>
+internal sealed record SimulationSettings(int Devices, int Jobs, int Seed, string Profile, double Load = SimulationSettings.DefaultLoad)
+{
+    /// <summary>The default <see cref="Load"/>: busy, with some waiting, and a queue that does not grow without end.</summary>
+    public const double DefaultLoad = 0.7;
+}
 
 /// <summary>
 /// Runs a seeded stream of jobs through a <see cref="GpuClusteringManager"/> on the simulated cluster, in simulated time:
 /// each job waits for a lease (FIFO), runs for its duration with its load applied to the simulated devices, and
 /// releases; one device is lost mid-run and the jobs it held are re-queued. Everything happens in whole simulated
-/// seconds on one logical thread, so the same settings give the same report, byte for byte.
+/// seconds on one logical thread, so the same settings give the same report, byte for byte, at every size.
 /// </summary>
+/// <remarks>
+/// <para><b>Deterministic.</b> Each simulated second has fixed points: the clock moves (the backend's events and the
+/// selector's timers fire, on this thread), the devices' workloads are set, telemetry is refreshed, and then the health
+/// changes that refresh caused take effect (<see cref="DeviceSelectorOptions.ApplyHealthChangesOnRefresh"/>: revocations
+/// and grants on this thread, in order), then leases are released and requests queued. Nothing is applied on the
+/// thread pool while the loop runs.</para>
+/// <para><b>Linear.</b> Arrivals follow the target load (<see cref="SimulationSettings.Load"/>), so the queue stays
+/// bounded unless asked otherwise; each second costs O(devices + running jobs + that second's grants), never
+/// O(waiting jobs): grants come in FIFO order, so they are collected from the head of the queue.</para>
+/// </remarks>
 internal static class SimulationRun
 {
     /// <summary>Where simulated time starts (fixed, so reports never carry wall-clock values).</summary>
     public static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     private const long GiB = 1L << 30;
+    private const double MeanDurationSeconds = 100; // 20 + uniform 0..160
+    private const double GangShare = 0.1;
     private static readonly long[] MemorySizes = [2 * GiB, 4 * GiB, 8 * GiB, 12 * GiB, 16 * GiB, 24 * GiB, 32 * GiB];
 
-    /// <summary>The longest simulated run; a stream that cannot finish by then is cut off and reported as such.</summary>
+    /// <summary>How long after the last arrival a stream may run; what cannot finish by then is cut off and reported as unfinished.</summary>
     private static readonly TimeSpan Horizon = TimeSpan.FromDays(2);
 
     public static async Task<SimulationReport> RunAsync(SimulationSettings settings, CancellationToken cancellationToken)
@@ -31,10 +52,9 @@ internal static class SimulationRun
         var profile = settings.Profile == "homogeneous"
             ? SimulatedClusterProfile.Homogeneous(settings.Devices)
             : SimulatedClusterProfile.Heterogeneous(settings.Devices);
-        var jobs = MakeJobs(settings, profile, random);
-
         // One device is lost, for good, when half the jobs have arrived (not with a single device: nothing could finish).
         int? lostIndex = settings.Devices > 1 ? random.Next(settings.Devices) : null;
+        var jobs = MakeJobs(settings, profile, lostIndex, random);
         var lostAt = TimeSpan.FromSeconds(jobs[jobs.Length / 2].ArrivalSecond);
         var clock = new VirtualTimeProvider(Epoch);
         var backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions
@@ -52,9 +72,9 @@ internal static class SimulationRun
             RediscoveryInterval = null,
             DrainTimeout = TimeSpan.Zero,
             Telemetry = new TelemetryOptions { HistoryCapacity = 16, StalenessLimit = TimeSpan.FromSeconds(5) },
-            Selector = new DeviceSelectorOptions { Seed = settings.Seed, MemoryHeadroomBytes = GiB },
+            Selector = new DeviceSelectorOptions { Seed = settings.Seed, MemoryHeadroomBytes = GiB, ApplyHealthChangesOnRefresh = true },
         };
-        options.Backends.Add(new PolledOnlyBackend(backend));
+        options.Backends.Add(backend);
         var manager = await GpuClusteringManager.StartAsync(options, cancellationToken).ConfigureAwait(false);
         await using (manager.ConfigureAwait(false))
         {
@@ -62,26 +82,35 @@ internal static class SimulationRun
         }
     }
 
-    private static Job[] MakeJobs(SimulationSettings settings, SimulatedClusterProfile profile, Random random)
+    private static Job[] MakeJobs(SimulationSettings settings, SimulatedClusterProfile profile, int? lostIndex, Random random)
     {
-        var totalGiB = profile.Devices.Sum(d => (double)d.TotalMemoryBytes / GiB);
         var smallest = profile.Devices.Min(d => d.TotalMemoryBytes) - GiB;
+        var gangShare = settings.Devices > 1 ? GangShare : 0;
 
-        // Arrivals ask for about 85 % of the memory-time the cluster has (mean job: ~14 GiB for ~100 s): busy, some waiting.
-        var meanGap = 14.0 * 100 / (0.85 * totalGiB);
+        // The memory-time the cluster serves per second once the lost device is gone: each device's memory less the
+        // headroom and its mean background use (the simulated backend's model: 2 % plus a tenth of its base load); and
+        // what a job asks for on average.
+        var capacityGiB = profile.Devices
+            .Where((_, i) => i != lostIndex)
+            .Sum(d => (d.TotalMemoryBytes - GiB - (d.TotalMemoryBytes * (0.02 + (0.001 * d.BaseUtilizationPercent)))) / GiB);
+        var singleGiB = MemorySizes.Average(m => (double)m) / GiB;
+        var gangGiB = 2 * MemorySizes.Average(m => (double)Math.Min(m, smallest)) / GiB;
+        var jobGiBSeconds = ((1 - gangShare) * singleGiB + (gangShare * gangGiB)) * MeanDurationSeconds;
+        var meanGap = jobGiBSeconds / (settings.Load * capacityGiB);
+
         var jobs = new Job[settings.Jobs];
         var arrival = 0.0;
         for (var i = 0; i < jobs.Length; i++)
         {
             arrival += -Math.Log(1 - random.NextDouble()) * meanGap;
-            var gang = settings.Devices > 1 && random.NextDouble() < 0.1 ? 2 : 1;
+            var gang = gangShare > 0 && random.NextDouble() < gangShare ? 2 : 1;
             var memory = MemorySizes[random.Next(MemorySizes.Length)];
             if (gang > 1)
             {
                 memory = Math.Min(memory, smallest); // a gang can land on any two devices
             }
 
-            jobs[i] = new Job(i, (long)Math.Floor(arrival), memory, gang, 20 + random.Next(161), 10 + random.Next(26));
+            jobs[i] = new Job((long)Math.Floor(arrival), memory, gang, 20 + random.Next(161), 10 + random.Next(26));
         }
 
         return jobs;
@@ -98,9 +127,9 @@ internal static class SimulationRun
         CancellationToken cancellationToken)
     {
         var devices = backend.AllDevices;
-        var slotOf = devices.Select((d, i) => (d.Uuid, i)).ToDictionary(p => p.Uuid, p => p.i, StringComparer.Ordinal);
         var stats = devices.Select(d => new DeviceStats(d)).ToArray();
-        var waiting = new List<Job>();
+        var load = new DeviceLoad(devices.Count);
+        var waiting = new Queue<Job>();
         var running = new List<Job>();
         var waits = new List<long>();
         var next = 0;
@@ -108,66 +137,62 @@ internal static class SimulationRun
         var requeued = 0;
         var failed = 0;
         var second = 0L;
-        for (; completed + failed < jobs.Length && second <= (long)Horizon.TotalSeconds; second++)
+        var last = jobs[^1].ArrivalSecond + (long)Horizon.TotalSeconds;
+        for (; completed + failed < jobs.Length && second <= last; second++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             clock.AdvanceTo(Epoch + TimeSpan.FromSeconds(second));
-            ApplyLoad(backend, running, slotOf, devices.Count);
+            load.Apply(backend);
             await manager.RefreshTelemetryAsync(cancellationToken).ConfigureAwait(false);
-            var revokedDevices = RevokingDevices(manager);
 
-            // Finished and revoked jobs give their leases back first: that is what lets waiters in.
+            // Finished and revoked jobs give their leases back first: that is what lets waiters in. A lease is revoked
+            // (its token fired, on this thread) when one of its devices was lost or became unhealthy in the refresh.
+            var kept = 0;
             for (var i = 0; i < running.Count; i++)
             {
                 var job = running[i];
-                // A lease is revoked when one of its devices is lost or unhealthy. Its token fires too, but possibly on
-                // another thread a moment later; the health read now is what keeps the run deterministic.
-                if (job.Lease.Devices.Any(d => revokedDevices.Contains(d.Uuid)) || job.Lease.Token.IsCancellationRequested)
+                var revoked = job.Lease.Token.IsCancellationRequested;
+                if (!revoked && second < job.StartedAt + job.DurationSeconds)
                 {
-                    await job.Lease.DisposeAsync().ConfigureAwait(false);
+                    running[kept++] = job;
+                    continue;
+                }
+
+                load.Remove(job);
+                await job.Lease.DisposeAsync().ConfigureAwait(false);
+                if (revoked)
+                {
                     job.Requeues++;
                     requeued++;
-                    Enqueue(manager, job, second, cancellationToken);
-                    waiting.Add(job);
-                }
-                else if (second >= job.StartedAt + job.DurationSeconds)
-                {
-                    await job.Lease.DisposeAsync().ConfigureAwait(false);
-                    completed++;
+                    Enqueue(manager, job, second, waiting, cancellationToken);
                 }
                 else
                 {
-                    continue;
+                    completed++;
                 }
-
-                running.RemoveAt(i--);
             }
 
+            running.RemoveRange(kept, running.Count - kept);
             for (; next < jobs.Length && jobs[next].ArrivalSecond <= second; next++)
             {
-                Enqueue(manager, jobs[next], second, cancellationToken);
-                waiting.Add(jobs[next]);
+                Enqueue(manager, jobs[next], second, waiting, cancellationToken);
             }
 
-            // Grants happen inside the selector, in FIFO order, as capacity frees; collect them in arrival order.
-            for (var i = 0; i < waiting.Count; i++)
+            // Grants happen inside the selector, in FIFO order, as capacity frees: they are a prefix of the queue.
+            while (waiting.TryPeek(out var job) && job.Pending!.IsCompleted)
             {
-                var job = waiting[i];
-                if (!job.Pending!.IsCompleted)
-                {
-                    continue;
-                }
-
-                waiting.RemoveAt(i--);
+                waiting.Dequeue();
                 if (job.Pending.IsCompletedSuccessfully)
                 {
                     job.Lease = job.Pending.Result;
+                    job.Pending = null;
                     job.StartedAt = second;
                     waits.Add(second - job.EnqueuedAt);
                     running.Add(job);
+                    load.Add(job);
                     foreach (var device in job.Lease.Devices)
                     {
-                        stats[slotOf[device.Uuid]].JobsRun++;
+                        stats[device.Index].JobsRun++;
                     }
                 }
                 else
@@ -176,7 +201,7 @@ internal static class SimulationRun
                 }
             }
 
-            Observe(manager, stats, slotOf);
+            Observe(manager, stats);
         }
 
         // Anything still held or waiting at the horizon is given back before the report.
@@ -203,53 +228,18 @@ internal static class SimulationRun
             [.. stats.Select(s => s.ToReport())]);
     }
 
-    private static HashSet<string> RevokingDevices(GpuClusteringManager manager)
-    {
-        var set = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var status in manager.GetStatuses())
-        {
-            if (status.Health is GpuHealth.Lost or GpuHealth.Unhealthy)
-            {
-                set.Add(status.Device.Uuid);
-            }
-        }
-
-        return set;
-    }
-
-    private static void Enqueue(GpuClusteringManager manager, Job job, long second, CancellationToken cancellationToken)
+    private static void Enqueue(GpuClusteringManager manager, Job job, long second, Queue<Job> waiting, CancellationToken cancellationToken)
     {
         job.EnqueuedAt = second;
         job.Pending = manager.AcquireAsync(new GpuRequest { MemoryBytes = job.MemoryBytes, DeviceCount = job.Gang }, cancellationToken).AsTask();
+        waiting.Enqueue(job);
     }
 
-    private static void ApplyLoad(SimulatedGpuBackend backend, List<Job> running, Dictionary<string, int> slotOf, int deviceCount)
-    {
-        Span<double> utilization = stackalloc double[deviceCount];
-        Span<long> memory = stackalloc long[deviceCount];
-        utilization.Clear();
-        memory.Clear();
-        foreach (var job in running)
-        {
-            foreach (var device in job.Lease.Devices)
-            {
-                var slot = slotOf[device.Uuid];
-                utilization[slot] += job.UtilizationPercent;
-                memory[slot] += job.MemoryBytes;
-            }
-        }
-
-        for (var slot = 0; slot < deviceCount; slot++)
-        {
-            backend.SetWorkload(slot, Math.Min(100, utilization[slot]), memory[slot]);
-        }
-    }
-
-    private static void Observe(GpuClusteringManager manager, DeviceStats[] stats, Dictionary<string, int> slotOf)
+    private static void Observe(GpuClusteringManager manager, DeviceStats[] stats)
     {
         foreach (var status in manager.GetStatuses())
         {
-            var s = stats[slotOf[status.Device.Uuid]];
+            var s = stats[status.Device.Index];
             if (status.Health == GpuHealth.Lost)
             {
                 s.Lost = true;
@@ -263,7 +253,7 @@ internal static class SimulationRun
 
         foreach (var device in manager.GetLeaseSnapshot().Devices)
         {
-            var s = stats[slotOf[device.Device.Uuid]];
+            var s = stats[device.Device.Index];
             s.PeakReservedBytes = Math.Max(s.PeakReservedBytes, device.ReservedBytes);
         }
     }
@@ -281,10 +271,8 @@ internal static class SimulationRun
         return sorted[Math.Clamp(rank, 1, sorted.Length) - 1];
     }
 
-    private sealed class Job(int id, long arrivalSecond, long memoryBytes, int gang, int durationSeconds, int utilizationPercent)
+    private sealed class Job(long arrivalSecond, long memoryBytes, int gang, int durationSeconds, int utilizationPercent)
     {
-        public int Id { get; } = id;
-
         public long ArrivalSecond { get; } = arrivalSecond;
 
         public long MemoryBytes { get; } = memoryBytes;
@@ -304,6 +292,48 @@ internal static class SimulationRun
         public long StartedAt { get; set; }
 
         public int Requeues { get; set; }
+    }
+
+    /// <summary>
+    /// The running jobs' load per device, kept as jobs start and end; only the devices whose load changed are told
+    /// (<see cref="SimulatedGpuBackend.SetWorkload"/>), once per second.
+    /// </summary>
+    private sealed class DeviceLoad(int devices)
+    {
+        private readonly double[] _utilization = new double[devices];
+        private readonly long[] _memory = new long[devices];
+        private readonly bool[] _dirty = new bool[devices];
+        private readonly List<int> _changed = [];
+
+        public void Add(Job job) => Change(job, +1);
+
+        public void Remove(Job job) => Change(job, -1);
+
+        public void Apply(SimulatedGpuBackend backend)
+        {
+            foreach (var slot in _changed)
+            {
+                backend.SetWorkload(slot, Math.Clamp(_utilization[slot], 0, 100), Math.Max(0, _memory[slot]));
+                _dirty[slot] = false;
+            }
+
+            _changed.Clear();
+        }
+
+        private void Change(Job job, int sign)
+        {
+            foreach (var device in job.Lease.Devices)
+            {
+                var slot = device.Index;
+                _utilization[slot] += sign * job.UtilizationPercent;
+                _memory[slot] += sign * job.MemoryBytes;
+                if (!_dirty[slot])
+                {
+                    _dirty[slot] = true;
+                    _changed.Add(slot);
+                }
+            }
+        }
     }
 
     private sealed class DeviceStats(GpuDevice device)

@@ -4,34 +4,34 @@ namespace Exo.Gpu.Clustering.Cli.Simulation;
 /// A clock that moves only when told to, so a simulation runs in simulated time, as fast as the machine allows, and
 /// the same way every time. Timers (and so <see cref="Task.Delay(TimeSpan, TimeProvider)"/> and
 /// <see cref="PeriodicTimer"/>) fire in due-time order, ties in creation order, as <see cref="AdvanceTo"/> passes them.
+/// Reading the clock takes no lock (one volatile read): the library reads it on every scan and every reading.
 /// </summary>
 internal sealed class VirtualTimeProvider : TimeProvider
 {
     private readonly Lock _gate = new();
     private readonly List<VirtualTimer> _timers = [];
-    private readonly DateTimeOffset _epoch;
-    private DateTimeOffset _now;
+    private readonly long _epochTicks;
+
+    /// <summary>Now, in UTC ticks: written under <see cref="_gate"/> (only forward), read without it.</summary>
+    private long _nowTicks;
     private long _sequence;
 
     public VirtualTimeProvider(DateTimeOffset start)
     {
-        _epoch = start;
-        _now = start;
+        _epochTicks = start.UtcTicks;
+        _nowTicks = start.UtcTicks;
     }
+
+    /// <summary>Now (under <see cref="_gate"/>: the writers' view).</summary>
+    private DateTimeOffset Now => new(_nowTicks, TimeSpan.Zero);
 
     public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
 
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 
-    public override DateTimeOffset GetUtcNow()
-    {
-        lock (_gate)
-        {
-            return _now;
-        }
-    }
+    public override DateTimeOffset GetUtcNow() => new(Volatile.Read(ref _nowTicks), TimeSpan.Zero);
 
-    public override long GetTimestamp() => (GetUtcNow() - _epoch).Ticks;
+    public override long GetTimestamp() => Volatile.Read(ref _nowTicks) - _epochTicks;
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
@@ -59,17 +59,17 @@ internal sealed class VirtualTimeProvider : TimeProvider
 
                 if (due is null)
                 {
-                    if (target > _now)
+                    if (target > Now)
                     {
-                        _now = target;
+                        Volatile.Write(ref _nowTicks, target.UtcTicks);
                     }
 
                     return;
                 }
 
-                if (due.DueAt > _now)
+                if (due.DueAt > Now)
                 {
-                    _now = due.DueAt;
+                    Volatile.Write(ref _nowTicks, due.DueAt.UtcTicks);
                 }
 
                 if (due.Period > TimeSpan.Zero)
@@ -97,7 +97,7 @@ internal sealed class VirtualTimeProvider : TimeProvider
                 return;
             }
 
-            timer.DueAt = _now + dueTime;
+            timer.DueAt = Now + dueTime;
             timer.Period = period == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : period;
             timer.Sequence = ++_sequence;
             _timers.Add(timer);

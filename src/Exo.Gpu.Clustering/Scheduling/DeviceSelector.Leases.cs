@@ -18,19 +18,18 @@ public sealed partial class DeviceSelector
     {
         ArgumentNullException.ThrowIfNull(request);
         var slot = 0;
-        lock (_gate)
+        var pick = default(Candidate);
+        var single = request.DeviceCount == 1;
+        if (!single)
         {
-            ThrowIfShutdown();
-            var table = CurrentTable();
-            var resolved = ResolvedRequest.Of(request, table);
-            var chosen = request.DeviceCount == 1 ? new Span<int>(ref slot) : new int[request.DeviceCount]; // once the count is checked
-            if (!_queue.IsEmpty || !_ranker.TrySelect(new LiveStates(_source), request, resolved, table, chosen, advance: true))
-            {
-                lease = default;
-                return false;
-            }
+            _ = ResolvedRequest.Of(request, CurrentTable()); // checks the count before it sizes an array (cached on the request)
+        }
 
-            lease = _ledger.Grant(table, request.MemoryBytes, chosen);
+        var chosen = single ? new Span<int>(ref slot) : new int[request.DeviceCount];
+        var picks = single ? new Span<Candidate>(ref pick) : new Candidate[request.DeviceCount];
+        if (!Reserve(request, chosen, picks, enqueue: false, out lease, out _))
+        {
+            return false;
         }
 
         _metrics.OnGranted(null);
@@ -59,64 +58,119 @@ public sealed partial class DeviceSelector
             return ValueTask.FromCanceled<GpuLease>(cancellationToken);
         }
 
-        // The fast path (it fits now and nobody waits) is kept small; queuing is in AcquireSlow.
-        if (request.DeviceCount == 1)
+        // A single-device request chooses into stack slots; only a gang needs arrays.
+        var slot = 0;
+        var pick = default(Candidate);
+        var single = request.DeviceCount == 1;
+        if (!single)
         {
-            var slot = 0;
+            _ = ResolvedRequest.Of(request, CurrentTable()); // checks the count before it sizes an array (cached on the request)
+        }
+
+        var chosen = single ? new Span<int>(ref slot) : new int[request.DeviceCount];
+        var picks = single ? new Span<Candidate>(ref pick) : new Candidate[request.DeviceCount];
+        if (Reserve(request, chosen, picks, enqueue: true, out var lease, out var waiter))
+        {
+            _metrics.OnGranted(0);
+            return new ValueTask<GpuLease>(lease);
+        }
+
+        waiter!.RegisterCancellation(_gate, static (state, token) => ((LeaseWaiter)state!).Owner.CancelWaiter((LeaseWaiter)state, token), cancellationToken);
+        return new ValueTask<GpuLease>(waiter.Task);
+    }
+
+    /// <summary>
+    /// Grants the request now if it fits and nobody waits; otherwise, with <paramref name="enqueue"/>, queues it. The
+    /// devices are chosen by a scan outside the lock; under the lock only the choice is checked and recorded, in
+    /// constant time: when no reservation changed since the scan began (the ledger's version), or the chosen devices'
+    /// reservations are still what the scan saw (<see cref="Ranker.StillAsSeen"/>), the scan's choice stands. A chosen
+    /// device whose reservations moved, a refusal made while reservations moved, or a new device set, starts the scan
+    /// again; after
+    /// <see cref="OptimisticAttempts"/> such races the scan runs under the lock, so a request always completes.
+    /// </summary>
+    /// <returns>Whether the lease was granted; when not, <paramref name="waiter"/> is the queued request (with <paramref name="enqueue"/>) or <see langword="null"/>.</returns>
+    private bool Reserve(GpuRequest request, Span<int> chosen, Span<Candidate> picks, bool enqueue, out GpuLease lease, out LeaseWaiter? waiter)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            ThrowIfShutdown();
+            var table = CurrentTable();
+            var resolved = ResolvedRequest.Of(request, table);
+            if (enqueue && resolved.AllowedCount < request.DeviceCount)
+            {
+                throw Explainer.NoEligible(_explainer.Explain(request, table, resolved));
+            }
+
+            if (attempt >= OptimisticAttempts)
+            {
+                return ReserveLocked(request, chosen, enqueue, out lease, out waiter);
+            }
+
+            var version = _ledger.Version;
+            var states = new LiveStates(_source);
+            var scanned = _queue.IsEmpty;
+            var fits = scanned && _ranker.TrySelect(states, request, resolved, table, chosen, advance: true, picks);
             lock (_gate)
             {
                 ThrowIfShutdown();
-                var table = CurrentTable();
-                var resolved = ResolvedRequest.Of(request, table);
-                if (_queue.IsEmpty && _ranker.TrySelect(new LiveStates(_source), request, resolved, table, new Span<int>(ref slot), advance: true))
+                if (!ReferenceEquals(_table, table))
                 {
-                    var lease = _ledger.Grant(table, request.MemoryBytes, new ReadOnlySpan<int>(ref slot));
-                    _metrics.OnGranted(0);
-                    return new ValueTask<GpuLease>(lease);
+                    continue; // the device set changed under the scan
+                }
+
+                if (!_queue.IsEmpty)
+                {
+                    lease = default;
+                    waiter = enqueue ? EnqueueLocked(request, resolved) : null;
+                    return false; // FIFO: a request never overtakes one that waits
+                }
+
+                var unchanged = _ledger.Version == version;
+                if (fits && (unchanged || _ranker.StillAsSeen(picks)))
+                {
+                    lease = _ledger.Grant(table, request.MemoryBytes, chosen);
+                    waiter = null;
+                    return true;
+                }
+
+                if (scanned && !fits && unchanged)
+                {
+                    // No reservation moved since the scan began: it does not fit now.
+                    lease = default;
+                    waiter = enqueue ? EnqueueLocked(request, resolved) : null;
+                    return false;
                 }
             }
         }
-
-        return AcquireSlow(request, cancellationToken);
     }
 
-    /// <summary>Tries once more under the lock (a gang, or the fast path failed), then queues the request.</summary>
-    private ValueTask<GpuLease> AcquireSlow(GpuRequest request, CancellationToken cancellationToken)
+    /// <summary>The fallback of <see cref="Reserve"/> after repeated races: selects and grants (or queues) under the lock.</summary>
+    private bool ReserveLocked(GpuRequest request, Span<int> chosen, bool enqueue, out GpuLease lease, out LeaseWaiter? waiter)
     {
-        LeaseWaiter waiter;
-        GpuSelectionExplanation? impossible = null;
         lock (_gate)
         {
             ThrowIfShutdown();
             var table = CurrentTable();
             var resolved = ResolvedRequest.Of(request, table);
-            var chosen = new int[request.DeviceCount]; // once the count is checked
             if (_queue.IsEmpty && _ranker.TrySelect(new LiveStates(_source), request, resolved, table, chosen, advance: true))
             {
-                var lease = _ledger.Grant(table, request.MemoryBytes, chosen);
-                _metrics.OnGranted(0);
-                return new ValueTask<GpuLease>(lease);
+                lease = _ledger.Grant(table, request.MemoryBytes, chosen);
+                waiter = null;
+                return true;
             }
 
-            if (resolved.AllowedCount < request.DeviceCount)
-            {
-                impossible = _explainer.Explain(request, table, resolved);
-                waiter = null!;
-            }
-            else
-            {
-                waiter = new LeaseWaiter(this, request, _time.GetTimestamp());
-                _queue.Enqueue(waiter);
-            }
+            lease = default;
+            waiter = enqueue ? EnqueueLocked(request, resolved) : null;
+            return false;
         }
+    }
 
-        if (impossible is not null)
-        {
-            throw Explainer.NoEligible(impossible);
-        }
-
-        waiter.RegisterCancellation(_gate, static (state, token) => ((LeaseWaiter)state!).Owner.CancelWaiter((LeaseWaiter)state, token), cancellationToken);
-        return new ValueTask<GpuLease>(waiter.Task);
+    /// <summary>Queues a request (under the lock).</summary>
+    private LeaseWaiter EnqueueLocked(GpuRequest request, ResolvedRequest resolved)
+    {
+        var waiter = new LeaseWaiter(this, request, _time.GetTimestamp());
+        _queue.Enqueue(waiter, resolved);
+        return waiter;
     }
 
     /// <summary>The lease accounting now: per device reserved bytes, active leases and waiters, and the lease counters.</summary>
@@ -180,7 +234,7 @@ public sealed partial class DeviceSelector
     internal void Release(LeaseCore core, int generation)
     {
         CancellationTokenSource? own;
-        bool revoked;
+        bool revoked, serve;
         lock (_gate)
         {
             if (!_ledger.Release(core, generation, out revoked, out own))
@@ -188,93 +242,172 @@ public sealed partial class DeviceSelector
                 return;
             }
 
-            if (!_queue.IsEmpty)
+            serve = !_queue.IsEmpty;
+            if (!serve)
             {
-                PumpLocked();
+                _ledger.SignalIfDrained();
             }
-
-            _ledger.SignalIfDrained();
         }
 
         own?.Dispose();
         _metrics.OnReleased(revoked);
+        if (serve)
+        {
+            Pump();
+        }
     }
 
-    /// <summary>Grants waiting requests from the head of the queue while they fit (strict FIFO: stops at the first that does not).</summary>
-    private void PumpLocked()
+    /// <summary>
+    /// Grants waiting requests from the head of the queue while they fit (strict FIFO: stops at the first that does
+    /// not). One thread pumps at a time; a call while another pumps asks it to look again and returns. Each head is
+    /// chosen for by a scan outside the lock and granted under it after the same constant-time check as
+    /// <see cref="Reserve"/>; the pump ends when the head does not fit and nothing moved since its scan began.
+    /// </summary>
+    private void Pump()
     {
-        while (_queue.Head is { } waiter && !_shutdown)
+        lock (_gate)
         {
-            var request = waiter.Request;
-            var table = CurrentTable();
-            ResolvedRequest resolved;
-            try
+            if (_queue.IsEmpty || _shutdown)
             {
-                resolved = ResolvedRequest.Of(request, table);
-            }
-            catch (ArgumentException e)
-            {
-                // The device set changed under a waiting request so that it no longer makes sense.
-                _queue.Remove(waiter);
-                waiter.Registration.Unregister();
-                SchedulingLog.WaiterFailed(_logger, e.Message);
-                waiter.TrySetException(e);
-                continue;
-            }
-
-            if (_scratch.Length < request.DeviceCount)
-            {
-                _scratch = new int[Math.Max(request.DeviceCount, _scratch.Length * 2)];
-            }
-
-            var chosen = _scratch.AsSpan(0, request.DeviceCount);
-            if (!_ranker.TrySelect(new LiveStates(_source), request, resolved, table, chosen, advance: true))
-            {
+                _ledger.SignalIfDrained();
                 return;
             }
 
-            var lease = _ledger.Grant(table, request.MemoryBytes, chosen);
-            _queue.Remove(waiter);
-            waiter.Registration.Unregister();
-            _metrics.OnGranted(_time.GetElapsedTime(waiter.EnqueuedTimestamp).TotalSeconds);
-            waiter.TrySetResult(lease);
+            if (_pumping)
+            {
+                _pumpAgain = true;
+                return;
+            }
+
+            _pumping = true;
         }
+
+        while (PumpOne())
+        {
+        }
+    }
+
+    /// <summary>One step of <see cref="Pump"/> (the pumping thread only): tries to grant the head.</summary>
+    /// <returns>Whether to go on (<see langword="false"/>: the pump has ended and <see cref="_pumping"/> is cleared).</returns>
+    private bool PumpOne()
+    {
+        LeaseWaiter waiter;
+        SlotTable table;
+        long version;
+        lock (_gate)
+        {
+            if (_queue.Head is not { } head || _shutdown)
+            {
+                _pumping = false;
+                _ledger.SignalIfDrained();
+                return false;
+            }
+
+            waiter = head;
+            table = CurrentTable();
+            version = _ledger.Version;
+            _pumpAgain = false;
+        }
+
+        var request = waiter.Request;
+        ResolvedRequest resolved;
+        try
+        {
+            resolved = ResolvedRequest.Of(request, table);
+        }
+        catch (ArgumentException e)
+        {
+            // The device set changed under a waiting request so that it no longer makes sense.
+            bool removed;
+            lock (_gate)
+            {
+                removed = waiter.Queued;
+                if (removed)
+                {
+                    _queue.Remove(waiter);
+                }
+            }
+
+            if (removed)
+            {
+                waiter.Registration.Unregister();
+                SchedulingLog.WaiterFailed(_logger, e.Message);
+                waiter.TrySetException(e);
+            }
+
+            return true;
+        }
+
+        if (_scratch.Length < request.DeviceCount)
+        {
+            _scratch = new int[Math.Max(request.DeviceCount, _scratch.Length * 2)];
+        }
+
+        if (_scratchPicks.Length < request.DeviceCount)
+        {
+            _scratchPicks = new Candidate[_scratch.Length];
+        }
+
+        var chosen = _scratch.AsSpan(0, request.DeviceCount);
+        var picks = _scratchPicks.AsSpan(0, request.DeviceCount);
+        var fits = _ranker.TrySelect(new LiveStates(_source), request, resolved, table, chosen, advance: true, picks);
+        GpuLease lease;
+        lock (_gate)
+        {
+            if (_shutdown || !ReferenceEquals(_queue.Head, waiter) || !ReferenceEquals(_table, table))
+            {
+                return true; // the head or the device set moved: look again
+            }
+
+            var unchanged = _ledger.Version == version;
+            if (!fits || !(unchanged || _ranker.StillAsSeen(picks)))
+            {
+                if (unchanged && !_pumpAgain)
+                {
+                    // The head does not fit, and nothing moved since the scan began: wait for the next release or change.
+                    _pumping = false;
+                    _ledger.SignalIfDrained();
+                    return false;
+                }
+
+                return true;
+            }
+
+            lease = _ledger.Grant(table, request.MemoryBytes, chosen);
+            _queue.Remove(waiter);
+        }
+
+        waiter.Registration.Unregister();
+        _metrics.OnGranted(_time.GetElapsedTime(waiter.EnqueuedTimestamp).TotalSeconds);
+        waiter.TrySetResult(lease);
+        return true;
     }
 
     private void CancelWaiter(LeaseWaiter waiter, CancellationToken token)
     {
-        bool removed;
+        bool removed, wasHead = false;
         lock (_gate)
         {
             removed = waiter.Queued;
             if (removed)
             {
-                var wasHead = ReferenceEquals(_queue.Head, waiter);
+                wasHead = ReferenceEquals(_queue.Head, waiter);
                 _queue.Remove(waiter);
-                if (wasHead && !_queue.IsEmpty)
-                {
-                    PumpLocked();
-                }
             }
         }
 
         if (removed)
         {
             waiter.TrySetCanceled(token);
+            if (wasHead)
+            {
+                Pump();
+            }
         }
     }
 
     /// <summary>Serves waiters that fit now (the recheck timer, a device that became usable).</summary>
-    private void OnRecheck()
-    {
-        lock (_gate)
-        {
-            if (!_queue.IsEmpty)
-            {
-                PumpLocked();
-            }
-        }
-    }
+    private void OnRecheck() => Pump();
 
     /// <summary>Handles one health change: a device lost or unhealthy has its leases revoked; any other change may let waiters in.</summary>
     private void HandleHealthChange(GpuHealthChange change)

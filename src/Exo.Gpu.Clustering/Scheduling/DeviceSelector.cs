@@ -29,7 +29,11 @@ namespace Exo.Gpu.Clustering.Scheduling;
 /// so no request ever holds some devices while waiting for others and gang requests cannot deadlock.</para>
 /// <para><b>Revocation.</b> When a device is lost or becomes unhealthy, its leases are revoked: their
 /// <see cref="GpuLease.Token"/> fires. This happens on a thread-pool thread shortly after the collector reports the
-/// change (handlers of the collector's event must be fast); revoked leases keep their reservation until released.</para>
+/// change (handlers of the collector's event must be fast), or, with
+/// <see cref="DeviceSelectorOptions.ApplyHealthChangesOnRefresh"/>, at the next on-demand refresh of telemetry;
+/// revoked leases keep their reservation until released.</para>
+/// <para><b>Scale.</b> Leases choose their devices by a scan outside the selector's lock and only check and record
+/// the choice under it, so the lock is held for a constant time whatever the device count.</para>
 /// <para>Thread safe. Selection without a lease takes no lock and allocates nothing; it is a hint for scripts and
 /// callers that coordinate otherwise, and two of them can choose the same device (use
 /// <see cref="GpuSelectionStrategy.RandomTopK"/> or <see cref="GpuSelectionStrategy.PowerOfTwoChoices"/> to spread them).</para>
@@ -81,8 +85,20 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// <summary>The current device table (replaced, under <see cref="_gate"/>, when the source's version changes).</summary>
     private SlotTable _table;
 
-    /// <summary>Scratch for the slots chosen while serving the queue (under <see cref="_gate"/>).</summary>
+    /// <summary>At most this many scans outside the lock race other grants before a request is served under it.</summary>
+    private const int OptimisticAttempts = 4;
+
+    /// <summary>Scratch for the slots chosen while serving the queue (used only by the pumping thread, <see cref="_pumping"/>).</summary>
     private int[] _scratch = new int[8];
+
+    /// <summary>Scratch for what the pump's scan saw of the chosen devices (used only by the pumping thread).</summary>
+    private Candidate[] _scratchPicks = new Candidate[8];
+
+    /// <summary>Whether a thread is serving the queue (<see cref="Pump"/>; under <see cref="_gate"/>).</summary>
+    private bool _pumping;
+
+    /// <summary>Whether something that may let a waiter in happened while the queue was being served (under <see cref="_gate"/>).</summary>
+    private bool _pumpAgain;
 
     /// <summary>Set once shutdown begins: nothing more is granted.</summary>
     private bool _shutdown;
@@ -123,7 +139,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
         _ranker = new Ranker(options, rules, scorer, _ledger);
         _explainer = new Explainer(source, rules, scorer, _ranker, _ledger);
         _queue = new WaitQueue(_time, options.WaitRecheckInterval, OnRecheck, _metrics);
-        _healthChanges = new HealthChangeQueue(HandleHealthChange, _logger);
+        _healthChanges = new HealthChangeQueue(HandleHealthChange, _logger, options.ApplyHealthChangesOnRefresh);
         _onHealthChanged = OnHealthChanged;
         source.HealthChanged += _onHealthChanged;
     }

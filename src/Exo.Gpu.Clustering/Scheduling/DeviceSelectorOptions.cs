@@ -84,4 +84,14 @@ public sealed class DeviceSelectorOptions
     /// off; 1 s by default (<see cref="DefaultWaitRecheckInterval"/>).
     /// </summary>
     public TimeSpan WaitRecheckInterval { get; set; } = DefaultWaitRecheckInterval;
+
+    /// <summary>
+    /// Whether health changes (a device lost, unhealthy, or usable again) are applied to the leases (revocations, waiters
+    /// served) only when telemetry is next refreshed on demand (<see cref="GpuClusteringManager.RefreshTelemetryAsync"/>),
+    /// on the refreshing thread and in the order they happened, instead of on the thread pool as they are reported.
+    /// <see langword="false"/> by default. For deterministic drivers that run with the poller off and refresh at fixed
+    /// points of a simulated timeline (<c>exo-gpu simulate</c>): every change then takes effect at a defined point and
+    /// never races the driver. Leave it off with the background poller, or revocations wait for a refresh.
+    /// </summary>
+    public bool ApplyHealthChangesOnRefresh { get; set; }
 }

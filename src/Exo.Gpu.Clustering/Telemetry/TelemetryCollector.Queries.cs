@@ -161,7 +161,13 @@ public sealed partial class TelemetryCollector
     }
 
     /// <inheritdoc />
+    long IDeviceStateSource.Now => _clock.Now();
+
+    /// <inheritdoc />
     DeviceState IDeviceStateSource.GetState(int slot) => GetState(slot, _clock.Now());
+
+    /// <inheritdoc />
+    DeviceState IDeviceStateSource.GetState(int slot, long now) => GetState(slot, now);
 
     /// <summary>A device's state for scheduling at a given time (lets a caller judging many devices read the clock once).</summary>
     /// <param name="slot">A position in <see cref="Devices"/>.</param>

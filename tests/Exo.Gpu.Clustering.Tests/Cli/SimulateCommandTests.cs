@@ -85,9 +85,40 @@ public class SimulateCommandTests
     }
 
     [Theory]
+    [InlineData(16)]
+    [InlineData(64)]
+    [InlineData(256)]
+    public async Task Simulate_SameSeedTwiceAtScale_SameReportByteForByte(int devices)
+    {
+        var args = new[] { "simulate", "--devices", devices.ToString(System.Globalization.CultureInfo.InvariantCulture), "--jobs", "400", "--seed", "3", "--json" };
+        var first = await CliRunner.RunAsync(args);
+        var second = await CliRunner.RunAsync(args);
+        first.ExitCode.Should().Be(0, first.Error);
+        using var doc = JsonDocument.Parse(first.Out);
+        doc.RootElement.GetProperty("perDevice").GetArrayLength().Should().Be(devices);
+        doc.RootElement.GetProperty("jobsCompleted").GetInt32().Should().Be(400);
+        var lost = doc.RootElement.GetProperty("lostDevice").GetProperty("index").GetInt32();
+        doc.RootElement.GetProperty("perDevice")[lost].GetProperty("lost").GetBoolean().Should().BeTrue("the loss took effect in the run");
+        second.Out.Should().Be(first.Out);
+    }
+
+    [Fact]
+    public async Task Simulate_LoadAboveOne_QueuesLongerThanTheDefault()
+    {
+        var calm = await CliRunner.RunAsync("simulate", "--jobs", "300", "--json");
+        var overloaded = await CliRunner.RunAsync("simulate", "--jobs", "300", "--json", "--load", "2");
+        overloaded.ExitCode.Should().Be(0, overloaded.Error);
+        static long P95(string json) => JsonDocument.Parse(json).RootElement.GetProperty("waitSeconds").GetProperty("p95").GetInt64();
+        P95(overloaded.Out).Should().BeGreaterThan(P95(calm.Out) * 2);
+    }
+
+    [Theory]
     [InlineData("--devices=0", "--devices")]
-    [InlineData("--devices=65", "--devices")]
+    [InlineData("--devices=1025", "--devices")]
     [InlineData("--jobs=0", "--jobs")]
+    [InlineData("--jobs=1000001", "--jobs")]
+    [InlineData("--load=0", "--load")]
+    [InlineData("--load=x", "--load")]
     [InlineData("--seed=x", "--seed")]
     [InlineData("--profile=mixed", "--profile")]
     public async Task Simulate_BadArgument_ExitCode2NamingIt(string arg, string named)

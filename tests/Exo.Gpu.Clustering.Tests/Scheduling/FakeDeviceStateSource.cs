@@ -14,6 +14,8 @@ internal sealed class FakeDeviceStateSource : IDeviceStateSource
     private GpuDevice[] _devices = [];
     private DeviceState[] _states = [];
     private int _version;
+    private int _nowReads;
+    private int _clockedStateReads;
 
     public int Version => Volatile.Read(ref _version);
 
@@ -24,7 +26,29 @@ internal sealed class FakeDeviceStateSource : IDeviceStateSource
     /// <summary>How many handlers are subscribed.</summary>
     public int Subscribers => HealthChanged?.GetInvocationList().Length ?? 0;
 
-    public DeviceState GetState(int slot) => Volatile.Read(ref _states)[slot];
+    /// <summary>How many times <see cref="Now"/> has been read.</summary>
+    public int NowReads => Volatile.Read(ref _nowReads);
+
+    /// <summary>How many states have been read without a <c>now</c> (each would read the clock).</summary>
+    public int ClockedStateReads => Volatile.Read(ref _clockedStateReads);
+
+    /// <summary>The fake's time base: a counter of reads (the selector treats it as opaque).</summary>
+    public long Now => Interlocked.Increment(ref _nowReads);
+
+    public DeviceState GetState(int slot)
+    {
+        Interlocked.Increment(ref _clockedStateReads);
+        return Volatile.Read(ref _states)[slot];
+    }
+
+    /// <summary>Called with the slot on every state read at an instant (a scan's read), before the state is returned: lets a test stop a scan mid-way.</summary>
+    public Action<int>? OnRead { get; set; }
+
+    public DeviceState GetState(int slot, long now)
+    {
+        OnRead?.Invoke(slot);
+        return Volatile.Read(ref _states)[slot];
+    }
 
     /// <summary>A device with the given facts.</summary>
     public static GpuDevice Device(int index, long totalBytes = 80 * GiB, string name = "NVIDIA H100 80GB HBM3", ComputeCapability? cc = null) =>

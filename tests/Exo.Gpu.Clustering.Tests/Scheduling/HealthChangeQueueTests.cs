@@ -26,6 +26,25 @@ public class HealthChangeQueueTests
     }
 
     [Fact]
+    public async Task ApplyHealthChangesOnRefresh_DeviceLost_RevokesOnlyWhenAppliedOnTheCallersThread()
+    {
+        var source = Uniform(2);
+        var selector = Selectors.Create(source, new DeviceSelectorOptions { Seed = 1, ApplyHealthChangesOnRefresh = true, WaitRecheckInterval = Timeout.InfiniteTimeSpan });
+        selector.TryAcquire(new GpuRequest { IncludeIndexes = [1], MemoryBytes = 10 * GiB }, out var onLost).Should().BeTrue();
+
+        source.ChangeHealth(1, GpuHealth.Lost, "fell off the bus");
+        await Task.Yield(); // a thread-pool handler would have had its chance
+        onLost.Token.IsCancellationRequested.Should().BeFalse("the change waits for the defined point");
+        selector.GetSnapshot().Revoked.Should().Be(0);
+
+        var applied = selector.WhenHealthChangesAppliedAsync(CancellationToken.None);
+        applied.IsCompletedSuccessfully.Should().BeTrue("the change was applied on this thread, before the call returned");
+        onLost.Token.IsCancellationRequested.Should().BeTrue();
+        selector.GetSnapshot().Revoked.Should().Be(1);
+        await onLost.DisposeAsync();
+    }
+
+    [Fact]
     public async Task WhenHealthChangesAppliedAsync_DeviceRecovers_CompletesOnceTheWaiterIsServed()
     {
         var source = Uniform(1);

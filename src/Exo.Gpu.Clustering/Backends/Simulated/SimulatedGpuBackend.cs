@@ -28,6 +28,12 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
     private readonly GpuDevice[] _devices;
     private readonly SimulatedFault[] _faults;
     private readonly Workload?[] _workloads;
+
+    /// <summary>Per device: the constants of its background load, computed once (they depend only on the seed and the device).</summary>
+    private readonly Wave[] _waves;
+
+    /// <summary>Per device: whether the fault plan names it (a device without faults skips every fault check).</summary>
+    private readonly bool[] _hasFaults;
     private readonly CancellationTokenSource _disposed = new();
     private int _disposeState;
 
@@ -44,10 +50,23 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
         _seed = unchecked((ulong)options.Seed);
         _faults = [.. options.FaultPlan.Faults];
         _workloads = new Workload?[_specs.Length];
+        _waves = new Wave[_specs.Length];
+        _hasFaults = new bool[_specs.Length];
+        foreach (var fault in _faults)
+        {
+            _hasFaults[fault.DeviceIndex] = true;
+        }
+
         _devices = new GpuDevice[_specs.Length];
         for (var i = 0; i < _specs.Length; i++)
         {
             var spec = _specs[i];
+            _waves[i] = new Wave(
+                Unit(Hash(_seed, (ulong)i, 1, 0)) * 2 * Math.PI,
+                Unit(Hash(_seed, (ulong)i, 2, 0)) * 2 * Math.PI,
+                240 + (Unit(Hash(_seed, (ulong)i, 5, 0)) * 240),
+                spec.BaseUtilizationPercent,
+                spec.BaseUtilizationPercent * 0.8);
             _devices[i] = new GpuDevice(MakeUuid(i), i, spec.Name, spec.TotalMemoryBytes, GpuBackendKind.Simulated)
             {
                 ComputeCapability = spec.ComputeCapability,
@@ -121,6 +140,11 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
 
         cancellationToken.ThrowIfCancellationRequested();
         var elapsed = Elapsed();
+        if (!_hasFaults[index])
+        {
+            return new ValueTask<GpuSample>(Read(index, elapsed));
+        }
+
         if (ActiveFault(index, SimulatedFaultKind.Lost, elapsed) is not null)
         {
             throw new GpuDeviceLostException(device.Uuid, $"Simulated device {index} ({device.Uuid}) is lost.");
@@ -199,12 +223,13 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
         var t = elapsed.TotalSeconds;
         var work = Volatile.Read(ref _workloads[index]) ?? Workload.None;
 
-        var background = BackgroundUtilization(index, spec, t);
+        var wave = _waves[index];
+        var background = BackgroundUtilization(index, wave, t);
         var utilization = Math.Min(100, background + work.UtilizationPercent);
 
         // Temperature follows the load of the last 30 s (a thermal lag), plus the workload.
-        var smoothed = (BackgroundUtilization(index, spec, t - 10) + BackgroundUtilization(index, spec, t - 20)
-            + BackgroundUtilization(index, spec, t - 30) + background) / 4;
+        var smoothed = (BackgroundUtilization(index, wave, t - 10) + BackgroundUtilization(index, wave, t - 20)
+            + BackgroundUtilization(index, wave, t - 30) + background) / 4;
         smoothed = Math.Min(100, smoothed + work.UtilizationPercent);
         var temperature = AmbientC + 4 + (0.5 * smoothed) + Noise(index, 3, t / 5);
 
@@ -216,14 +241,15 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
 
         var reasons = utilization < 5 ? GpuClockEventReasons.GpuIdle : GpuClockEventReasons.None;
         var smClock = utilization < 5 ? IdleSmClockMHz : spec.MaxSmClockMHz;
-        if (ActiveFault(index, SimulatedFaultKind.Hot, elapsed) is not null)
+        var faulty = _hasFaults[index];
+        if (faulty && ActiveFault(index, SimulatedFaultKind.Hot, elapsed) is not null)
         {
             temperature += 45;
             reasons |= GpuClockEventReasons.HwThermalSlowdown | GpuClockEventReasons.SwThermalSlowdown;
             smClock = Math.Max(IdleSmClockMHz, spec.MaxSmClockMHz * 6 / 10);
         }
 
-        var uncorrected = ActiveFault(index, SimulatedFaultKind.EccUncorrectable, elapsed) is not null ? 2L : 0L;
+        var uncorrected = faulty && ActiveFault(index, SimulatedFaultKind.EccUncorrectable, elapsed) is not null ? 2L : 0L;
         return new GpuSample
         {
             Timestamp = _start + elapsed,
@@ -277,15 +303,11 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
         return Read(index, Elapsed());
     }
 
-    private double BackgroundUtilization(int index, SimulatedDeviceSpec spec, double t)
+    private double BackgroundUtilization(int index, in Wave wave, double t)
     {
-        var phase1 = Unit(Hash(_seed, (ulong)index, 1, 0)) * 2 * Math.PI;
-        var phase2 = Unit(Hash(_seed, (ulong)index, 2, 0)) * 2 * Math.PI;
-        var period1 = 240 + (Unit(Hash(_seed, (ulong)index, 5, 0)) * 240);
-        var swing = spec.BaseUtilizationPercent * 0.8;
-        var value = spec.BaseUtilizationPercent
-            + (swing * Math.Sin((2 * Math.PI * t / period1) + phase1))
-            + (0.4 * swing * Math.Sin((2 * Math.PI * t / 53) + phase2))
+        var value = wave.Base
+            + (wave.Swing * Math.Sin((2 * Math.PI * t / wave.Period1) + wave.Phase1))
+            + (0.4 * wave.Swing * Math.Sin((2 * Math.PI * t / 53) + wave.Phase2))
             + (3 * Noise(index, 6, t / 2));
         return Math.Clamp(value, 0, 100);
     }
@@ -330,6 +352,9 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
             return z ^ (z >> 31);
         }
     }
+
+    /// <summary>A device's background-load constants: the phases and period of its two waves, its base load and swing.</summary>
+    private readonly record struct Wave(double Phase1, double Phase2, double Period1, double Base, double Swing);
 
     private sealed record Workload(double UtilizationPercent, long MemoryBytes)
     {

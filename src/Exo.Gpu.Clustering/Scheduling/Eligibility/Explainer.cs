@@ -39,9 +39,10 @@ internal sealed class Explainer
     {
         var n = table.Count;
         var states = new DeviceState[n];
+        var live = new LiveStates(_source);
         for (var slot = 0; slot < n; slot++)
         {
-            states[slot] = _source.GetState(slot);
+            states[slot] = live.Get(slot);
         }
 
         var verdicts = new GpuDeviceVerdict[n];

@@ -14,6 +14,19 @@ internal sealed class ResolvedRequest
         Table = table;
         Allowed = allowed;
         AllowedCount = allowedCount;
+
+        // The shorter of the two lists: the allowed slots, or the slots not allowed (from a count over every slot).
+        CountsEverySlot = allowedCount * 2 > allowed.Length;
+        var exceptions = new int[CountsEverySlot ? allowed.Length - allowedCount : allowedCount];
+        for (int slot = 0, k = 0; slot < allowed.Length; slot++)
+        {
+            if (allowed[slot] != CountsEverySlot)
+            {
+                exceptions[k++] = slot;
+            }
+        }
+
+        CountExceptions = exceptions;
     }
 
     /// <summary>The table this was derived for.</summary>
@@ -24,6 +37,19 @@ internal sealed class ResolvedRequest
 
     /// <summary>How many slots pass every static rule: below the device count, the request can never be granted.</summary>
     public int AllowedCount { get; }
+
+    /// <summary>
+    /// How a waiting request is counted per device, in O(min(allowed, not allowed)) rather than O(devices): when
+    /// <see langword="true"/>, once on every slot less once on each of <see cref="CountExceptions"/>; otherwise once on
+    /// each of <see cref="CountExceptions"/> only. An unconstrained request counts in O(1).
+    /// </summary>
+    public bool CountsEverySlot { get; }
+
+    /// <summary>
+    /// The slots not allowed (when <see cref="CountsEverySlot"/>), or the slots allowed (otherwise; then selection walks
+    /// only these), in slot order.
+    /// </summary>
+    public int[] CountExceptions { get; }
 
     /// <summary>The request's static constraints for this table, from the request's cache or derived (and validated) once.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The request asks for more devices than the table has (the parameter name is <c>DeviceCount</c>).</exception>

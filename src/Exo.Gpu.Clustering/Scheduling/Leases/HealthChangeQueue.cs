@@ -8,7 +8,8 @@ namespace Exo.Gpu.Clustering.Scheduling;
 /// <summary>
 /// The health changes the selector has been told of and not yet handled: posted without a lock (from the source's
 /// event, which must be fast and must not take the selector's lock), handled one at a time, in order, by one
-/// thread-pool work item at a time, and signalled when all are handled (<see cref="WhenAppliedAsync"/>).
+/// thread-pool work item at a time (or, deferred, by the next caller of <see cref="WhenAppliedAsync"/>, on its
+/// thread), and signalled when all are handled (<see cref="WhenAppliedAsync"/>).
 /// </summary>
 [DebuggerDisplay("Pending = {_changes.Count}, Processing = {_processing}")]
 internal sealed class HealthChangeQueue
@@ -25,7 +26,10 @@ internal sealed class HealthChangeQueue
     /// <summary>Guards <see cref="_applied"/>, so that a waiter never takes a signal meant for an earlier idle moment.</summary>
     private readonly Lock _signalGate = new();
 
-    /// <summary>1 while a thread-pool work item is handling <see cref="_changes"/>.</summary>
+    /// <summary>Whether changes wait for <see cref="WhenAppliedAsync"/>, which handles them on its caller's thread (no work item).</summary>
+    private readonly bool _deferred;
+
+    /// <summary>1 while a thread-pool work item (or, when deferred, a caller of <see cref="WhenAppliedAsync"/>) is handling <see cref="_changes"/>.</summary>
     private int _processing;
 
     /// <summary>
@@ -37,10 +41,12 @@ internal sealed class HealthChangeQueue
     /// <summary>Creates an empty queue.</summary>
     /// <param name="handle">Handles one change; an exception it throws is logged.</param>
     /// <param name="logger">The scheduler's log.</param>
-    public HealthChangeQueue(Action<GpuHealthChange> handle, ILogger logger)
+    /// <param name="deferred">Whether changes wait for <see cref="WhenAppliedAsync"/> and are handled on its caller's thread, instead of on the thread pool at once.</param>
+    public HealthChangeQueue(Action<GpuHealthChange> handle, ILogger logger, bool deferred = false)
     {
         _handle = handle;
         _logger = logger;
+        _deferred = deferred;
     }
 
     /// <summary>Whether every change posted so far has been handled: nothing queued and nothing being handled.</summary>
@@ -55,7 +61,7 @@ internal sealed class HealthChangeQueue
     public void Post(GpuHealthChange change)
     {
         _changes.Enqueue(change);
-        if (Interlocked.CompareExchange(ref _processing, 1, 0) == 0)
+        if (!_deferred && Interlocked.CompareExchange(ref _processing, 1, 0) == 0)
         {
             ThreadPool.UnsafeQueueUserWorkItem(static s => s.Process(), this, preferLocal: false);
         }
@@ -66,6 +72,12 @@ internal sealed class HealthChangeQueue
     /// <returns>A task that completes when the queue is empty and no change is being handled (at once when it is so now).</returns>
     public Task WhenAppliedAsync(CancellationToken cancellationToken)
     {
+        // Deferred: this is the defined point where the changes take effect, on the caller's thread, in order.
+        if (_deferred && !_changes.IsEmpty && Interlocked.CompareExchange(ref _processing, 1, 0) == 0)
+        {
+            Process();
+        }
+
         if (IsIdle)
         {
             return Task.CompletedTask;

@@ -58,6 +58,13 @@ internal sealed class LeaseLedger
     /// <summary>The number of the last lease granted.</summary>
     private long _nextId;
 
+    /// <summary>
+    /// Moves on after every change to the per-device reservations (grant, release, a new device set), written after
+    /// the change: a scan made outside the lock that read the same version before it began and under the lock after it
+    /// ended saw the reservations as they still are.
+    /// </summary>
+    private long _version;
+
     /// <summary>The device set the accounting covers now (its capacities and one-device lists).</summary>
     private SlotTable _table;
 
@@ -120,6 +127,9 @@ internal sealed class LeaseLedger
     /// <summary>Active leases on a device; may be read without the lock.</summary>
     public int LeaseCount(int slot) => Volatile.Read(ref _leases[slot]);
 
+    /// <summary>The reservations' version (see <see cref="_version"/>); may be read without the lock.</summary>
+    public long Version => Volatile.Read(ref _version);
+
     /// <summary>
     /// Follows a new device set (slots are stable: the accounting carries over slot by slot, and new slots start
     /// empty). The per-device arrays are replaced, never shrunk, before the selector publishes the table, so a
@@ -152,6 +162,7 @@ internal sealed class LeaseLedger
         }
 
         _table = table;
+        Bump();
         AssertInvariants();
     }
 
@@ -206,6 +217,7 @@ internal sealed class LeaseLedger
         core.Id = ++_nextId;
         Volatile.Write(ref core.Active, true);
         _granted++;
+        Bump();
         AssertInvariants();
         return new GpuLease(core, core.Generation);
     }
@@ -262,6 +274,7 @@ internal sealed class LeaseLedger
         }
 
         _free[_freeCount++] = core;
+        Bump();
         AssertInvariants();
         return true;
     }
@@ -444,6 +457,10 @@ internal sealed class LeaseLedger
 
         static string Text(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
     }
+
+    /// <summary>Publishes a change to the reservations: after every write of it (see <see cref="_version"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Bump() => Volatile.Write(ref _version, _version + 1);
 
     private void Reserve(int slot, long bytes)
     {

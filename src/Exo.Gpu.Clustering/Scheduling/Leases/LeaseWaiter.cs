@@ -28,6 +28,9 @@ internal sealed class LeaseWaiter(DeviceSelector owner, GpuRequest request, long
     /// <summary>Whether it is in the queue.</summary>
     public bool Queued;
 
+    /// <summary>The resolution it is counted under in the queue's per-device waiter counts (set by the queue, while queued).</summary>
+    public ResolvedRequest? Counted;
+
     /// <summary>The caller's token registration; unregistered (never waited for) when granted.</summary>
     public CancellationTokenRegistration Registration;
 

@@ -37,6 +37,12 @@ internal sealed class WaitQueue : IDisposable
     /// <summary>Whether <see cref="_recheckTimer"/> is armed (it is, exactly while the queue is not empty).</summary>
     private bool _timerArmed;
 
+    /// <summary>Waiters counted on every slot (see <see cref="ResolvedRequest.CountsEverySlot"/>).</summary>
+    private int _countedEverywhere;
+
+    /// <summary>Per slot: the waiters counted on it beyond (or, negative, short of) <see cref="_countedEverywhere"/>.</summary>
+    private int[] _countDelta = [];
+
     /// <summary>Creates an empty queue.</summary>
     /// <param name="time">The clock of the re-examination timer.</param>
     /// <param name="recheckInterval">How often the queue is re-examined while not empty; <see cref="Timeout.InfiniteTimeSpan"/>: never.</param>
@@ -58,17 +64,20 @@ internal sealed class WaitQueue : IDisposable
     /// <summary>How many requests wait.</summary>
     public int Count => _count;
 
-    /// <summary>Whether no request waits.</summary>
-    public bool IsEmpty => _head is null;
+    /// <summary>Whether no request waits (a volatile read: callers outside the lock use it as a hint, and check again under it).</summary>
+    public bool IsEmpty => Volatile.Read(ref _head) is null;
 
     /// <summary>Adds a waiter at the tail; arms the timer if it is the only one.</summary>
-    public void Enqueue(LeaseWaiter waiter)
+    /// <param name="waiter">The waiter.</param>
+    /// <param name="resolved">The request's static constraints, which say on which devices it is counted as waiting; none when <see langword="null"/>.</param>
+    public void Enqueue(LeaseWaiter waiter, ResolvedRequest? resolved = null)
     {
         waiter.Queued = true;
         waiter.Previous = _tail;
+        Tally(waiter, resolved, +1);
         if (_tail is null)
         {
-            _head = waiter;
+            Volatile.Write(ref _head, waiter);
             Arm(true);
         }
         else
@@ -86,9 +95,10 @@ internal sealed class WaitQueue : IDisposable
     public void Remove(LeaseWaiter waiter)
     {
         waiter.Queued = false;
+        Tally(waiter, null, -1);
         if (waiter.Previous is null)
         {
-            _head = waiter.Next;
+            Volatile.Write(ref _head, waiter.Next);
         }
         else
         {
@@ -128,30 +138,35 @@ internal sealed class WaitQueue : IDisposable
         for (var w = head; w is not null; w = w.Next)
         {
             w.Queued = false;
+            w.Counted = null;
             count++;
         }
 
-        _head = _tail = null;
+        Volatile.Write(ref _head, null);
+        _tail = null;
         _count = 0;
+        _countedEverywhere = 0;
+        Array.Clear(_countDelta);
         _metrics.QueueDepth.Add(-count);
         Arm(false);
         AssertInvariants();
         return head;
     }
 
-    /// <summary>Per slot of <paramref name="table"/>: how many queued requests the device could serve by their static constraints.</summary>
+    /// <summary>
+    /// How many queued requests the device at <paramref name="slot"/> could serve by their static constraints (as
+    /// resolved when they queued; slots are stable across device sets). O(1), whatever the number of waiters: the
+    /// counts are kept as requests queue and leave.
+    /// </summary>
+    public int WaitersOn(int slot) => _countedEverywhere + (slot < _countDelta.Length ? _countDelta[slot] : 0);
+
+    /// <summary>Per slot of <paramref name="table"/>: <see cref="WaitersOn"/>.</summary>
     public int[] WaitersBySlot(SlotTable table)
     {
         var waiters = new int[table.Count];
-        for (var w = _head; w is not null; w = w.Next)
+        for (var slot = 0; slot < waiters.Length; slot++)
         {
-            if (w.Request.Resolved is { } resolved && ReferenceEquals(resolved.Table, table))
-            {
-                for (var slot = 0; slot < waiters.Length; slot++)
-                {
-                    waiters[slot] += resolved.Allowed[slot] ? 1 : 0;
-                }
-            }
+            waiters[slot] = WaitersOn(slot);
         }
 
         return waiters;
@@ -205,7 +220,61 @@ internal sealed class WaitQueue : IDisposable
             return _timerArmed ? "the recheck timer is armed while nothing waits." : "requests wait, but the recheck timer is not armed.";
         }
 
+        var everywhere = 0;
+        var delta = new int[_countDelta.Length];
+        for (var w = _head; w is not null; w = w.Next)
+        {
+            if (w.Counted is { } resolved)
+            {
+                everywhere += resolved.CountsEverySlot ? 1 : 0;
+                foreach (var slot in resolved.CountExceptions)
+                {
+                    delta[slot] += resolved.CountsEverySlot ? -1 : 1;
+                }
+            }
+        }
+
+        if (everywhere != _countedEverywhere || !delta.AsSpan().SequenceEqual(_countDelta))
+        {
+            return "the per-device waiter counts do not match the waiters queued.";
+        }
+
         return null;
+    }
+
+    /// <summary>Adds (<paramref name="sign"/> +1, under <paramref name="resolved"/>) or removes (-1, under what it was counted with) a waiter's per-device counts.</summary>
+    private void Tally(LeaseWaiter waiter, ResolvedRequest? resolved, int sign)
+    {
+        if (sign < 0)
+        {
+            resolved = waiter.Counted;
+            waiter.Counted = null;
+        }
+        else
+        {
+            waiter.Counted = resolved;
+        }
+
+        if (resolved is null)
+        {
+            return;
+        }
+
+        if (resolved.Allowed.Length > _countDelta.Length)
+        {
+            Array.Resize(ref _countDelta, Math.Max(resolved.Allowed.Length, _countDelta.Length * 2));
+        }
+
+        if (resolved.CountsEverySlot)
+        {
+            _countedEverywhere += sign;
+            sign = -sign;
+        }
+
+        foreach (var slot in resolved.CountExceptions)
+        {
+            _countDelta[slot] += sign;
+        }
     }
 
     private void Arm(bool on)

@@ -61,43 +61,69 @@ internal sealed class Ranker
     /// <paramref name="advance"/> moves the round-robin counter and the random sequence on; explanations peek without
     /// moving them.
     /// </summary>
+    /// <param name="states">The device states.</param>
+    /// <param name="request">The request.</param>
+    /// <param name="resolved">Its static constraints for <paramref name="table"/>.</param>
+    /// <param name="table">The device set.</param>
+    /// <param name="chosen">Receives the chosen slots, best first; its length is the number of devices wanted.</param>
+    /// <param name="advance">Whether to move the round-robin counter and the random sequence on.</param>
+    /// <param name="picks">Empty, or one entry per chosen device: what the scan saw of it (for <see cref="StillAsSeen"/>).</param>
     /// <returns>Whether enough devices are eligible.</returns>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public bool TrySelect<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance)
+    public bool TrySelect<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance, Span<Candidate> picks = default)
         where TStates : struct, IStateReader
     {
         // The stack buffer lives in a method without loops, so that the scanning method below is tiered up with
         // profile data like any other (a method with both loops and stackalloc is compiled once, without it).
         if (IsSingle(request, chosen.Length))
         {
-            return Scan(states, request, resolved, table, chosen, advance, default);
+            return Scan(states, request, resolved, table, chosen, advance, default, picks);
         }
 
         if (table.Count > StackLimit)
         {
-            return TrySelectRented(states, request, resolved, table, chosen, advance);
+            return TrySelectRented(states, request, resolved, table, chosen, advance, picks);
         }
 
-        return TrySelectOnStack(states, request, resolved, table, chosen, advance);
+        return TrySelectOnStack(states, request, resolved, table, chosen, advance, picks);
+    }
+
+    /// <summary>
+    /// Whether the reservations and leases of every picked device are still what the scan that picked it saw: then its
+    /// verdict and its rank against the devices the scan passed over stand (another grant only lowers those), so the
+    /// choice may be granted. The re-check, under the selector's lock, of a choice made by a scan outside it: constant
+    /// time, one pair of reads per chosen device.
+    /// </summary>
+    public bool StillAsSeen(ReadOnlySpan<Candidate> picks)
+    {
+        foreach (var pick in picks)
+        {
+            if (_ledger.ReservedBytes(pick.Slot) != pick.Reserved || _ledger.LeaseCount(pick.Slot) != pick.Leases)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The candidate list on the stack, in its own method so the single-device path carries no stack buffer (nor its guard).</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TrySelectOnStack<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance)
+    private bool TrySelectOnStack<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance, Span<Candidate> picks)
         where TStates : struct, IStateReader
     {
         Span<Candidate> candidates = stackalloc Candidate[table.Count];
-        return Scan(states, request, resolved, table, chosen, advance, candidates);
+        return Scan(states, request, resolved, table, chosen, advance, candidates, picks);
     }
 
-    private bool TrySelectRented<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance)
+    private bool TrySelectRented<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance, Span<Candidate> picks)
         where TStates : struct, IStateReader
     {
         var rented = ArrayPool<Candidate>.Shared.Rent(table.Count);
         try
         {
-            return Scan(states, request, resolved, table, chosen, advance, rented);
+            return Scan(states, request, resolved, table, chosen, advance, rented, picks);
         }
         finally
         {
@@ -113,7 +139,7 @@ internal sealed class Ranker
     /// Filters, ranks and picks <c>chosen.Length</c> devices, using <paramref name="candidates"/> (at least one entry
     /// per device, or empty for a single deterministic pick) as scratch, so it allocates nothing.
     /// </summary>
-    private bool Scan<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance, Span<Candidate> candidates)
+    private bool Scan<TStates>(TStates states, GpuRequest request, ResolvedRequest resolved, SlotTable table, Span<int> chosen, bool advance, Span<Candidate> candidates, Span<Candidate> picks)
         where TStates : struct, IStateReader
     {
         var count = chosen.Length;
@@ -143,9 +169,14 @@ internal sealed class Ranker
         // cluster), it is taken if eligible: there is nothing to rank.
         var rank = !(single && resolved.AllowedCount == 1);
         var best = default(Candidate);
-        for (var slot = 0; slot < n; slot++)
+        // A request its static constraints confine to few devices (pinned, included) walks only those, in slot order.
+        var sparse = !resolved.CountsEverySlot;
+        var allowedSlots = resolved.CountExceptions;
+        var end = sparse ? allowedSlots.Length : n;
+        for (var i = 0; i < end; i++)
         {
-            if (!allowed[slot])
+            var slot = sparse ? allowedSlots[i] : i;
+            if (!sparse && !allowed[slot])
             {
                 continue;
             }
@@ -186,10 +217,21 @@ internal sealed class Ranker
         if (single)
         {
             chosen[0] = best.Slot;
+            if (!picks.IsEmpty)
+            {
+                picks[0] = best;
+            }
+
             return true;
         }
 
         Pick(strategy, candidates[..m], chosen, advance);
+        if (!picks.IsEmpty)
+        {
+            // Pick leaves the chosen candidates, in order, at the front.
+            candidates[..count].CopyTo(picks);
+        }
+
         return true;
     }
 
