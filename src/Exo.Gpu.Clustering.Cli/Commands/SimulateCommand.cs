@@ -17,21 +17,18 @@ internal static class SimulateCommand
     public const int MaxJobs = 1_000_000;
 
     /// <summary>The command's options, for its usage text.</summary>
-    public const string Usage =
-        "simulate [--devices N (1-1024, 8)] [--jobs N (1-1000000, 200)] [--seed S (1)] [--load L (0.01-4, 0.7)] [--profile homogeneous|heterogeneous] [--json]\n" +
-        "  --load: arrivals as a fraction of what the cluster can serve (its memory-time); above 1 the queue grows without end.";
-
     public static readonly string[] ValueOptions = ["devices", "jobs", "seed", "load", "profile"];
     public static readonly string[] Flags = ["json"];
 
     public static readonly CommandHelp Help = new(
-        "simulate [--devices N] [--jobs N] [--seed S] [--profile homogeneous|heterogeneous] [--json]",
+        "simulate [--devices N] [--jobs N] [--seed S] [--load L] [--profile homogeneous|heterogeneous] [--json]",
         "Runs a seeded stream of jobs through the whole library (selection, leases, waits, revocations) on the simulated\n"
         + "cluster, in simulated time: jobs placed per device, waits, revocations, peak memory. Same seed, same report.",
         [
-            ("--devices N", "simulated devices (1-64, default 8)"),
-            ("--jobs N", "jobs in the stream (1-100000, default 200)"),
+            ("--devices N", "simulated devices (1-1024, default 8)"),
+            ("--jobs N", "jobs in the stream (1-1000000, default 200)"),
             ("--seed S", "the seed (default 1)"),
+            ("--load L", "arrivals as a fraction of the memory-time the cluster can serve (0.01-4, default 0.7); above 1 the queue grows without end"),
             ("--profile homogeneous|heterogeneous", "eight identical H100s or a mixed cluster (default heterogeneous)"),
             ("--json", "the report as JSON"),
         ],

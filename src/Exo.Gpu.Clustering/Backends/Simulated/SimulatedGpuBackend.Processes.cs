@@ -57,7 +57,7 @@ public sealed partial class SimulatedGpuBackend
     internal GpuProcess[] Processes(int index, TimeSpan elapsed)
     {
         var spec = _specs[index];
-        var background = BackgroundUtilization(index, spec, elapsed.TotalSeconds);
+        var background = BackgroundUtilization(index, _waves[index], elapsed.TotalSeconds);
         var work = Volatile.Read(ref _workloads[index]);
         var processes = new List<GpuProcess>(2);
         var backgroundBytes = 0L;
