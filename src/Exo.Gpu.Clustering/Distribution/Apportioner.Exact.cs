@@ -62,7 +62,9 @@ internal static partial class Apportioner
                 return false;
             }
 
-            total += (UInt128)mantissa << shift;
+            var weight = (UInt128)mantissa << shift;
+            total += weight;
+            keys[i] = (double)weight; // kept for the fast path below, where every scaled weight is at most 2⁵³: exact
         }
 
         if (total <= (UInt128)(1UL << 53))
@@ -76,10 +78,20 @@ internal static partial class Apportioner
                     continue;
                 }
 
-                Decompose(bounds.Weight(i), out var mantissa, out var exponent);
-                var (floor, remainder) = UInt128.DivRem((UInt128)(ulong)rest * ((UInt128)mantissa << (exponent - leastExponent)), total);
-                quotas[i] = (double)(ulong)floor;
-                keys[i] = (double)(ulong)remainder;
+                var high = Math.BigMul((ulong)rest, (ulong)keys[i], out var low);
+                ulong floor, remainder;
+                if (high == 0)
+                {
+                    (floor, remainder) = Math.DivRem(low, (ulong)total);
+                }
+                else
+                {
+                    var (wide, rem) = UInt128.DivRem(new UInt128(high, low), total);
+                    (floor, remainder) = ((ulong)wide, (ulong)rem);
+                }
+
+                quotas[i] = floor;
+                keys[i] = remainder;
             }
 
             return true;
