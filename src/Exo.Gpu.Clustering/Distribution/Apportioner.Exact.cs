@@ -78,20 +78,26 @@ internal static partial class Apportioner
                     continue;
                 }
 
-                var high = Math.BigMul((ulong)rest, (ulong)keys[i], out var low);
-                ulong floor, remainder;
-                if (high == 0)
+                // No division: the floating-point quota is within a few items of the exact one, so start from its floor
+                // and correct it with exact products until 0 <= rest × Wᵢ − floor × ΣW < ΣW.
+                var divisor = (long)(ulong)total;
+                var product = (Int128)rest * (long)keys[i];
+                var floor = Math.Clamp((long)Math.Floor(quotas[i]), 0, rest);
+                var remainder = product - ((Int128)floor * divisor);
+                while (remainder < 0)
                 {
-                    (floor, remainder) = Math.DivRem(low, (ulong)total);
+                    floor--;
+                    remainder += divisor;
                 }
-                else
+
+                while (remainder >= divisor)
                 {
-                    var (wide, rem) = UInt128.DivRem(new UInt128(high, low), total);
-                    (floor, remainder) = ((ulong)wide, (ulong)rem);
+                    floor++;
+                    remainder -= divisor;
                 }
 
                 quotas[i] = floor;
-                keys[i] = remainder;
+                keys[i] = (double)(long)remainder;
             }
 
             return true;
