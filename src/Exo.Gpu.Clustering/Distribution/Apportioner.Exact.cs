@@ -62,7 +62,9 @@ internal static partial class Apportioner
                 return false;
             }
 
-            total += (UInt128)mantissa << shift;
+            var weight = (UInt128)mantissa << shift;
+            total += weight;
+            keys[i] = (double)weight; // kept for the fast path below, where every scaled weight is at most 2⁵³: exact
         }
 
         if (total <= (UInt128)(1UL << 53))
@@ -76,10 +78,26 @@ internal static partial class Apportioner
                     continue;
                 }
 
-                Decompose(bounds.Weight(i), out var mantissa, out var exponent);
-                var (floor, remainder) = UInt128.DivRem((UInt128)(ulong)rest * ((UInt128)mantissa << (exponent - leastExponent)), total);
-                quotas[i] = (double)(ulong)floor;
-                keys[i] = (double)(ulong)remainder;
+                // No division: the floating-point quota is within a few items of the exact one, so start from its floor
+                // and correct it with exact products until 0 <= rest × Wᵢ − floor × ΣW < ΣW.
+                var divisor = (long)(ulong)total;
+                var product = (Int128)rest * (long)keys[i];
+                var floor = Math.Clamp((long)Math.Floor(quotas[i]), 0, rest);
+                var remainder = product - ((Int128)floor * divisor);
+                while (remainder < 0)
+                {
+                    floor--;
+                    remainder += divisor;
+                }
+
+                while (remainder >= divisor)
+                {
+                    floor++;
+                    remainder -= divisor;
+                }
+
+                quotas[i] = floor;
+                keys[i] = (double)(long)remainder;
             }
 
             return true;

@@ -204,21 +204,6 @@ public class LivenessTests
         warning.Message.Should().Contain("SIMULATED").And.Contain("/nonexistent/exo-gpu-live-test/libnvidia-ml.so.1");
     }
 
-    [Fact]
-    public async Task StartAsync_NvmlChoiceWithoutDriver_RefusesTheSimulatedFallback()
-    {
-        var time = new FakeTimeProvider(Start);
-        var logs = new FakeLoggerFactory();
-        var options = Bounded(time, logs);
-        options.BackendChoice = GpuBackendChoice.Nvml;
-        options.NvmlOptions = new NvmlGpuBackendOptions { NvmlLibraryPath = "/nonexistent/exo-gpu-live-test/libnvidia-ml.so.1", TimeProvider = time };
-
-        var thrown = (await FluentActions.Awaiting(() => GpuClusteringManager.StartAsync(options).WaitAsync(Guard)).Should().ThrowAsync<GpuClusterStartException>()).Which;
-
-        thrown.Step.Should().Be(GpuClusterStartStep.Backend);
-        Logged(logs, FellBackToSimulatedEvent).Should().Be(0);
-    }
-
     [Theory]
     [InlineData(0, 5, "DiscoveryTimeout must be more than 0 and at most one hour; it is 00:00:00.")]
     [InlineData(3601, 5, "DiscoveryTimeout must be more than 0 and at most one hour; it is 01:00:01.")]
