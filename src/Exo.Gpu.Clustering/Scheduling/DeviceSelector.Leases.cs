@@ -398,6 +398,7 @@ public sealed partial class DeviceSelector
 
         if (removed)
         {
+            _metrics.OnCancelled();
             waiter.TrySetCanceled(token);
             if (wasHead)
             {
