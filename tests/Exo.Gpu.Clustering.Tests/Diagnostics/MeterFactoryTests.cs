@@ -21,7 +21,9 @@ public class MeterFactoryTests
         using var granted = new MetricCollector<long>(factory, GpuClusteringManager.MeterName, "exo.gpu.lease.granted");
         using var released = new MetricCollector<long>(factory, GpuClusteringManager.MeterName, "exo.gpu.lease.released");
         using var utilization = new MetricCollector<double>(factory, GpuClusteringManager.MeterName, "hw.gpu.utilization");
-        var (manager, _) = await StartSimulatedAsync(time, devices: 4, configure: o => o.MeterFactory = factory);
+        var setup = Options(time, null, Simulated(time, 4));
+        setup.Services.MeterFactory = factory;
+        var manager = await setup.StartAsync().WaitAsync(Guard);
         await using var stop = Stop(manager, time);
 
         manager.TryAcquire(new GpuRequest { MemoryBytes = GiB }, out var first).Should().BeTrue();
@@ -45,7 +47,9 @@ public class MeterFactoryTests
         using var factory = new TestMeterFactory();
         using var reserved = new MetricCollector<long>(factory, GpuClusteringManager.MeterName, "exo.gpu.lease.reserved");
         using var active = new MetricCollector<long>(factory, GpuClusteringManager.MeterName, "exo.gpu.lease.active");
-        var (manager, _) = await StartSimulatedAsync(time, devices: 3, configure: o => o.MeterFactory = factory);
+        var setup = Options(time, null, Simulated(time, 3));
+        setup.Services.MeterFactory = factory;
+        var manager = await setup.StartAsync().WaitAsync(Guard);
         await using var stop = Stop(manager, time);
         var uuids = manager.Devices.Select(d => d.Uuid).ToArray();
 
