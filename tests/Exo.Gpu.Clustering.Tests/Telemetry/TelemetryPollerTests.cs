@@ -25,9 +25,8 @@ public class TelemetryPollerTests
             Backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions
             {
                 Profile = SimulatedClusterProfile.Homogeneous(devices),
-                TimeProvider = Time,
                 FaultPlan = SimulatedFaultPlan.Parse(faults),
-            });
+            }, Time);
             Collector = new TelemetryCollector(
                 Backend.AllDevices,
                 new TelemetryOptions { PollInterval = Interval, SampleTimeout = Timeout, MaxBackoff = TimeSpan.FromSeconds(8), StalenessLimit = TimeSpan.FromSeconds(5) },

@@ -39,13 +39,14 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
 
     /// <summary>Creates a simulated cluster.</summary>
     /// <param name="options">The settings; defaults when <see langword="null"/>.</param>
-    /// <exception cref="ArgumentException">The options are invalid: a null profile, clock or plan, or a fault naming a device the profile lacks (the message lists every problem).</exception>
-    public SimulatedGpuBackend(SimulatedGpuBackendOptions? options = null)
+    /// <param name="timeProvider">The clock of every reading, fault and delay; <see cref="TimeProvider.System"/> when <see langword="null"/>. Tests pass a fake one.</param>
+    /// <exception cref="ArgumentException">The options are invalid: a null profile or plan, or a fault naming a device the profile lacks (the message lists every problem).</exception>
+    public SimulatedGpuBackend(SimulatedGpuBackendOptions? options = null, TimeProvider? timeProvider = null)
     {
         options ??= new SimulatedGpuBackendOptions();
         SimulatedGpuBackendOptionsValidator.ThrowIfInvalid(options, nameof(options));
         _specs = [.. options.Profile.Devices];
-        _time = options.TimeProvider;
+        _time = timeProvider ?? TimeProvider.System;
         _start = _time.GetUtcNow();
         _seed = unchecked((ulong)options.Seed);
         _faults = [.. options.FaultPlan.Faults];

@@ -2,7 +2,8 @@ namespace Exo.Gpu.Clustering.Backends.Simulated;
 
 /// <summary>
 /// Settings of a <see cref="SimulatedGpuBackend"/>: plain settable properties, validated once, when the backend is
-/// created (every invalid value in one <see cref="ArgumentException"/>).
+/// created (every invalid value in one <see cref="ArgumentException"/>). The clock is not an option: it is given to the
+/// backend's constructor (or to the manager, in <see cref="GpuClusteringServices.TimeProvider"/>).
 /// </summary>
 public sealed class SimulatedGpuBackendOptions
 {
@@ -14,9 +15,6 @@ public sealed class SimulatedGpuBackendOptions
 
     /// <summary>The seed of every random choice (any value; 1 by default, <see cref="DefaultSeed"/>); the same seed and clock give the same readings, bit for bit.</summary>
     public int Seed { get; set; } = DefaultSeed;
-
-    /// <summary>The clock; <see cref="TimeProvider.System"/> by default, not <see langword="null"/>. Tests pass a fake one.</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>Faults to inject, timed from the backend's creation; none by default, not <see langword="null"/>. Every fault names a device of <see cref="Profile"/>.</summary>
     public SimulatedFaultPlan FaultPlan { get; set; } = SimulatedFaultPlan.None;

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Exo.Gpu.Clustering.Backends.Simulated;
 
-/// <summary>Validates <see cref="SimulatedGpuBackendOptions"/>: a profile, a clock and a plan whose faults name devices of the profile.</summary>
+/// <summary>Validates <see cref="SimulatedGpuBackendOptions"/>: a profile and a plan whose faults name devices of the profile.</summary>
 internal static class SimulatedGpuBackendOptionsValidator
 {
     /// <summary>Adds every invalid value to <paramref name="errors"/>.</summary>
@@ -14,12 +14,6 @@ internal static class SimulatedGpuBackendOptionsValidator
         if (options.Profile is null)
         {
             OptionsValidation.AddNull(errors, path, nameof(options.Profile));
-        }
-
-        // A service, not configuration (a later change takes it out of the options); only null is wrong.
-        if (options.TimeProvider is null)
-        {
-            OptionsValidation.AddNull(errors, path, nameof(options.TimeProvider));
         }
 
         if (options.FaultPlan is null)

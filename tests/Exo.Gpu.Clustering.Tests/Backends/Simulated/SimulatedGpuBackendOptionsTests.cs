@@ -18,18 +18,16 @@ public class SimulatedGpuBackendOptionsTests
         o.Seed.Should().Be(SimulatedGpuBackendOptions.DefaultSeed).And.Be(1);
         o.Profile.Devices.Should().HaveCount(8);
         o.FaultPlan.Faults.Should().BeEmpty();
-        o.TimeProvider.Should().BeSameAs(TimeProvider.System);
         Errors(o).Should().BeEmpty();
     }
 
     [Fact]
-    public void Validate_ThreeBadValues_ThreeMessagesWithTheirPaths()
+    public void Validate_TwoBadValues_TwoMessagesWithTheirPaths()
     {
-        var o = new SimulatedGpuBackendOptions { Profile = null!, TimeProvider = null!, FaultPlan = null! };
+        var o = new SimulatedGpuBackendOptions { Profile = null!, FaultPlan = null! };
 
         Errors(o, "SimulatedOptions.").Should().Equal(
             "SimulatedOptions.Profile must not be null.",
-            "SimulatedOptions.TimeProvider must not be null.",
             "SimulatedOptions.FaultPlan must not be null.");
     }
 
@@ -46,10 +44,10 @@ public class SimulatedGpuBackendOptionsTests
     [Fact]
     public void Constructor_InvalidOptions_OneExceptionListingEveryError()
     {
-        var act = () => new SimulatedGpuBackend(new SimulatedGpuBackendOptions { Profile = null!, TimeProvider = null! });
+        var act = () => new SimulatedGpuBackend(new SimulatedGpuBackendOptions { Profile = null!, FaultPlan = null! });
 
         act.Should().ThrowExactly<ArgumentException>().Which.Should().Match<ArgumentException>(e =>
             e.ParamName == "options"
-            && e.Message == "Invalid simulated backend options: Profile must not be null. TimeProvider must not be null. (Parameter 'options')");
+            && e.Message == "Invalid simulated backend options: Profile must not be null. FaultPlan must not be null. (Parameter 'options')");
     }
 }

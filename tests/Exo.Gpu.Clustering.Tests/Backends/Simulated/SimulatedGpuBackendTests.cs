@@ -13,10 +13,9 @@ public class SimulatedGpuBackendTests
         new(new SimulatedGpuBackendOptions
         {
             Seed = seed,
-            TimeProvider = time,
             FaultPlan = SimulatedFaultPlan.Parse(faults),
             Profile = profile ?? SimulatedClusterProfile.Homogeneous(),
-        });
+        }, time);
 
     private static async Task<GpuSample[]> SampleAllAsync(SimulatedGpuBackend backend)
     {

@@ -14,9 +14,8 @@ public class SimulatedProcessTests
     {
         Profile = SimulatedClusterProfile.Homogeneous(4),
         Seed = 3,
-        TimeProvider = time,
         FaultPlan = faults.Length == 0 ? SimulatedFaultPlan.None : SimulatedFaultPlan.Parse(faults),
-    });
+    }, time);
 
     [Fact]
     public async Task GetProcessesAsync_Workload_ListsTheJobWithItsMemoryUnderTheMemoryInUse()
