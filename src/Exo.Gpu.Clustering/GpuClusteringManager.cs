@@ -39,6 +39,15 @@ namespace Exo.Gpu.Clustering;
 /// </remarks>
 public sealed partial class GpuClusteringManager : IAsyncDisposable
 {
+    /// <summary>
+    /// The name of the meter every instrument of the library is created on: <c>Exo.Gpu.Clustering</c>. Listen to it
+    /// (OpenTelemetry: <c>AddMeter(GpuClusteringManager.MeterName)</c>, or <c>AddGpuClusteringInstrumentation()</c> from
+    /// the hosting package) to collect the device instruments (<c>hw.gpu.*</c>, <c>hw.temperature</c>, <c>hw.power</c>,
+    /// <c>hw.status</c>, <c>hw.errors</c>) and the scheduler's (<c>exo.gpu.lease.*</c>). With an
+    /// <see cref="System.Diagnostics.Metrics.IMeterFactory"/>, the meter comes from that factory.
+    /// </summary>
+    public const string MeterName = Diagnostics.GpuInstruments.MeterName;
+
     /// <summary>Constructed, not started.</summary>
     private const int Created = 0;
 

@@ -40,14 +40,43 @@ internal static class GpuInstruments
     /// <summary>The description of <see cref="LeaseRevoked"/>.</summary>
     public const string LeaseRevokedDescription = "Leases revoked because a device was lost or became unhealthy, or the cluster shut down.";
 
-    /// <summary>Up-down counter of leases granted and not yet released.</summary>
+    /// <summary>
+    /// Observable up-down counter of the leases held on each device (tagged <see cref="HwIdAttribute"/>): granted and
+    /// not yet released, revoked ones included until their holders release them; a gang lease counts on each of its devices.
+    /// </summary>
     public const string LeaseActive = "exo.gpu.lease.active";
 
     /// <summary>The unit of <see cref="LeaseActive"/>.</summary>
     public const string LeaseActiveUnit = "{lease}";
 
     /// <summary>The description of <see cref="LeaseActive"/>.</summary>
-    public const string LeaseActiveDescription = "Leases granted and not yet released.";
+    public const string LeaseActiveDescription = "Leases granted and not yet released, per device (a gang lease counts on each of its devices).";
+
+    /// <summary>
+    /// Observable up-down counter of the bytes reserved on each device by the leases held on it (tagged
+    /// <see cref="HwIdAttribute"/>; revoked leases count until released).
+    /// </summary>
+    public const string LeaseReserved = "exo.gpu.lease.reserved";
+
+    /// <summary>The unit of <see cref="LeaseReserved"/>.</summary>
+    public const string LeaseReservedUnit = "By";
+
+    /// <summary>The description of <see cref="LeaseReserved"/>.</summary>
+    public const string LeaseReservedDescription = "Bytes reserved by leases not yet released, per device.";
+
+    /// <summary>
+    /// Counter of <c>AcquireAsync</c> calls that stopped waiting before a grant, tagged <see cref="ErrorTypeAttribute"/>
+    /// = <see cref="ErrorTypeTimeout"/> (the call's timeout ran out) or <see cref="ErrorTypeCancelled"/> (the caller's
+    /// token fired). A call whose token had fired before it was made never waited and is not counted; neither is a
+    /// waiter failed by shutdown.
+    /// </summary>
+    public const string LeaseAbandoned = "exo.gpu.lease.abandoned";
+
+    /// <summary>The unit of <see cref="LeaseAbandoned"/>.</summary>
+    public const string LeaseAbandonedUnit = "{request}";
+
+    /// <summary>The description of <see cref="LeaseAbandoned"/>.</summary>
+    public const string LeaseAbandonedDescription = "Lease requests that stopped waiting before a grant: timed out or cancelled.";
 
     /// <summary>Up-down counter of requests waiting for a lease.</summary>
     public const string LeaseQueueDepth = "exo.gpu.lease.queue.depth";
@@ -66,6 +95,14 @@ internal static class GpuInstruments
 
     /// <summary>The description of <see cref="LeaseWaitDuration"/>.</summary>
     public const string LeaseWaitDurationDescription = "Time from an AcquireAsync call to its grant (0 when granted at once).";
+
+    /// <summary>
+    /// The bucket boundaries advised for <see cref="LeaseWaitDuration"/>, in seconds: 5 ms to 5 min. OpenTelemetry's
+    /// default boundaries (0, 5, 10, 25, … 10000) assume milliseconds and would put every wait under 5 s in one bucket;
+    /// these follow <c>http.server.request.duration</c>'s up to 10 s (short waits of inference requests), then go on to
+    /// the minutes a batch job may queue for. A view configured in the SDK overrides them.
+    /// </summary>
+    public static IReadOnlyList<double> LeaseWaitDurationBuckets { get; } = Array.AsReadOnly(new[] { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 120, 300 });
 
     /// <summary>Gauge of each device's utilization, as a fraction.</summary>
     public const string GpuUtilization = "hw.gpu.utilization";
@@ -112,13 +149,78 @@ internal static class GpuInstruments
     /// <summary>The description of <see cref="Power"/>.</summary>
     public const string PowerDescription = "GPU power draw.";
 
+    /// <summary>
+    /// Observable up-down counter of each device's operational status, as the OpenTelemetry <c>hw.status</c> of a GPU:
+    /// one measurement per <see cref="HwStateAttribute"/> (<see cref="HwStateOk"/>, <see cref="HwStateDegraded"/>,
+    /// <see cref="HwStateFailed"/>), 1 for the device's current state and 0 for the others; all 0 while its health is
+    /// unknown (no fresh reading). Healthy is ok, Degraded degraded, Unhealthy and Lost failed. The library predicts no
+    /// failure, so <c>predicted_failure</c> is not reported.
+    /// </summary>
+    public const string HwStatus = "hw.status";
+
+    /// <summary>The unit of <see cref="HwStatus"/>.</summary>
+    public const string HwStatusUnit = "1";
+
+    /// <summary>The description of <see cref="HwStatus"/>.</summary>
+    public const string HwStatusDescription = "Operational status of the GPU: 1 for its current hw.state, 0 for the others.";
+
+    /// <summary>
+    /// Observable counter of each device's ECC errors since its driver loaded (NVML's volatile counters: they restart
+    /// from 0 when the driver reloads), as the OpenTelemetry <c>hw.errors</c> of a GPU, tagged
+    /// <see cref="ErrorTypeAttribute"/> = <see cref="ErrorTypeCorrected"/> or <see cref="ErrorTypeUncorrected"/>.
+    /// Reported only from a fresh reading that carries the count (GPUs without ECC report nothing).
+    /// </summary>
+    public const string HwErrors = "hw.errors";
+
+    /// <summary>The unit of <see cref="HwErrors"/>.</summary>
+    public const string HwErrorsUnit = "{error}";
+
+    /// <summary>The description of <see cref="HwErrors"/>.</summary>
+    public const string HwErrorsDescription = "ECC errors of the GPU since its driver loaded, by error.type (corrected, uncorrected).";
+
     /// <summary>The attribute naming the device a measurement describes: its UUID.</summary>
     public const string HwIdAttribute = "hw.id";
 
     /// <summary>The attribute carrying the device's product name.</summary>
     public const string HwNameAttribute = "hw.name";
 
-    /// <summary>The attribute carrying the kind of hardware the shared <c>hw.temperature</c> and <c>hw.power</c> describe.</summary>
+    /// <summary>The attribute carrying the device's vendor (recommended by the conventions for GPU metrics).</summary>
+    public const string HwVendorAttribute = "hw.vendor";
+
+    /// <summary>The attribute carrying the device's model, its product name (recommended by the conventions for GPU metrics).</summary>
+    public const string HwModelAttribute = "hw.model";
+
+    /// <summary>The attribute carrying the driver version, where the backend knows it (recommended by the conventions for GPU metrics).</summary>
+    public const string HwDriverVersionAttribute = "hw.driver_version";
+
+    /// <summary>The attribute carrying the state a <see cref="HwStatus"/> measurement is for.</summary>
+    public const string HwStateAttribute = "hw.state";
+
+    /// <summary>The <see cref="HwStateAttribute"/> of a Healthy device.</summary>
+    public const string HwStateOk = "ok";
+
+    /// <summary>The <see cref="HwStateAttribute"/> of a Degraded device.</summary>
+    public const string HwStateDegraded = "degraded";
+
+    /// <summary>The <see cref="HwStateAttribute"/> of an Unhealthy or Lost device.</summary>
+    public const string HwStateFailed = "failed";
+
+    /// <summary>The attribute carrying the kind of error counted (<see cref="HwErrors"/>, <see cref="LeaseAbandoned"/>).</summary>
+    public const string ErrorTypeAttribute = "error.type";
+
+    /// <summary>The <see cref="ErrorTypeAttribute"/> of corrected (single-bit) ECC errors.</summary>
+    public const string ErrorTypeCorrected = "corrected";
+
+    /// <summary>The <see cref="ErrorTypeAttribute"/> of uncorrected (double-bit) ECC errors.</summary>
+    public const string ErrorTypeUncorrected = "uncorrected";
+
+    /// <summary>The <see cref="ErrorTypeAttribute"/> of a lease request whose timeout ran out.</summary>
+    public const string ErrorTypeTimeout = "timeout";
+
+    /// <summary>The <see cref="ErrorTypeAttribute"/> of a lease request its caller cancelled.</summary>
+    public const string ErrorTypeCancelled = "cancelled";
+
+    /// <summary>The attribute carrying the kind of hardware (<c>gpu</c>): required on <c>hw.status</c>, <c>hw.errors</c> and the shared <c>hw.temperature</c> and <c>hw.power</c>.</summary>
     public const string HwTypeAttribute = "hw.type";
 
     /// <summary>The value of <see cref="HwTypeAttribute"/> for a GPU.</summary>

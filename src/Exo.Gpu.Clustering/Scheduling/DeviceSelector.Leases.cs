@@ -65,7 +65,6 @@ public sealed partial class DeviceSelector
     {
         if (cancellationToken.IsCancellationRequested)
         {
-            OnAcquisitionAbandoned(timedOut: false);
             return ValueTask.FromCanceled<GpuLease>(cancellationToken);
         }
 

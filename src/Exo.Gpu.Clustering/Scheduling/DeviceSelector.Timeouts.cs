@@ -45,16 +45,20 @@ public sealed partial class DeviceSelector
     }
 
     /// <summary>
-    /// The single place where an acquisition ends without a lease because its caller's token fired or its timeout
-    /// passed (not shutdown, not a request that can never fit): the hook for the counter of abandoned acquisitions.
+    /// The single place where a waiting acquisition ends without a lease because its caller's token fired or its
+    /// timeout passed (not shutdown, not a request that can never fit): counts it in <c>exo.gpu.lease.abandoned</c>.
     /// </summary>
     /// <param name="timedOut">Whether the timeout passed (else the token fired).</param>
     private void OnAcquisitionAbandoned(bool timedOut)
     {
-        // HOOK (issue 17, item 4, helper B): count the acquisition here, e.g. _metrics.OnAbandoned(timedOut), once
-        // SchedulingMetrics has the counter of acquisitions that timed out or were cancelled.
-        _ = _metrics;
-        _ = timedOut;
+        if (timedOut)
+        {
+            _metrics.OnTimedOut();
+        }
+        else
+        {
+            _metrics.OnCancelled();
+        }
     }
 
     /// <summary>Starts a queued waiter's deadline; a zero timeout times it out now.</summary>

@@ -56,7 +56,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     private readonly ILogger _logger;
 
     /// <summary>The scheduler's instruments.</summary>
-    private readonly SchedulingMetrics _metrics = new();
+    private readonly SchedulingMetrics _metrics;
 
     /// <summary>Guards the lease ledger, the wait queue and table replacement.</summary>
     private readonly Lock _gate = new();
@@ -106,7 +106,11 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// <summary>1 once disposed.</summary>
     private int _disposed;
 
-    /// <summary>Creates a selector over the device states of a telemetry collector.</summary>
+    /// <summary>
+    /// Creates a selector over the device states of a telemetry collector. Its instruments (<c>exo.gpu.lease.*</c>) are
+    /// created on the collector's meter, so the <see cref="System.Diagnostics.Metrics.IMeterFactory"/> given to the
+    /// collector scopes them too.
+    /// </summary>
     /// <param name="collector">The collector whose devices, readings and health the selector reads (it never calls a backend).</param>
     /// <param name="options">The settings; defaults when <see langword="null"/>. Read once, now.</param>
     /// <param name="timeProvider">The clock of wait times and queue re-examination; the collector's when <see langword="null"/>.</param>
@@ -114,7 +118,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// <exception cref="ArgumentNullException"><paramref name="collector"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException"><paramref name="options"/> are invalid (the message lists every invalid option and its value).</exception>
     public DeviceSelector(TelemetryCollector collector, DeviceSelectorOptions? options = null, TimeProvider? timeProvider = null, ILogger<DeviceSelector>? logger = null)
-        : this((IDeviceStateSource)(collector ?? throw new ArgumentNullException(nameof(collector))), options, timeProvider ?? collector.Time, logger)
+        : this((IDeviceStateSource)(collector ?? throw new ArgumentNullException(nameof(collector))), options, timeProvider ?? collector.Time, logger, collector.Meter)
     {
     }
 
@@ -123,7 +127,8 @@ public sealed partial class DeviceSelector : IAsyncDisposable
     /// <param name="options">The settings; defaults when <see langword="null"/>.</param>
     /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
     /// <param name="logger">The log; none when <see langword="null"/>.</param>
-    internal DeviceSelector(IDeviceStateSource source, DeviceSelectorOptions? options = null, TimeProvider? timeProvider = null, ILogger<DeviceSelector>? logger = null)
+    /// <param name="meter">The meter of the scheduler's instruments (a collector's, from the cluster's <see cref="System.Diagnostics.Metrics.IMeterFactory"/> when one is given); the selector's own when <see langword="null"/>.</param>
+    internal DeviceSelector(IDeviceStateSource source, DeviceSelectorOptions? options = null, TimeProvider? timeProvider = null, ILogger<DeviceSelector>? logger = null, System.Diagnostics.Metrics.Meter? meter = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         options ??= new DeviceSelectorOptions();
@@ -134,6 +139,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
         _headroom = options.MemoryHeadroomBytes;
         _table = new SlotTable(source.Version, source.Devices, _headroom);
         _ledger = new LeaseLedger(this, _table);
+        _metrics = new SchedulingMetrics(meter, () => Volatile.Read(ref _disposed) == 0 ? Volatile.Read(ref _table) : null, _ledger);
         var rules = new EligibilityRules(options);
         var scorer = new Scorer(options.Weights, options.HotTemperatureC);
         _ranker = new Ranker(options, rules, scorer, _ledger);

@@ -185,8 +185,11 @@ public sealed partial class TelemetryCollector : IAsyncDisposable, IDeviceStateS
     /// <summary>The logger factory given, if any (for the poller).</summary>
     internal ILoggerFactory? LoggerFactory { get; }
 
-    /// <summary>The meter of the device instruments (tests listen to this instance only).</summary>
+    /// <summary>The meter of the device instruments, shared with a selector built on this collector (tests listen to this instance only).</summary>
     internal Meter Meter => _meter;
+
+    /// <summary>Whether the collector has been disposed (its instruments then report nothing: the meter may outlive it).</summary>
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     /// <summary>The slots, in slot order (for the poller).</summary>
     internal IReadOnlyList<DeviceSlot> Slots => Volatile.Read(ref _table).Slots;

@@ -15,7 +15,9 @@ public class GpuInstrumentsTests
         { "exo.gpu.lease.granted", "{lease}", "Leases granted." },
         { "exo.gpu.lease.released", "{lease}", "Leases released by their holders before any revocation." },
         { "exo.gpu.lease.revoked", "{lease}", "Leases revoked because a device was lost or became unhealthy, or the cluster shut down." },
-        { "exo.gpu.lease.active", "{lease}", "Leases granted and not yet released." },
+        { "exo.gpu.lease.active", "{lease}", "Leases granted and not yet released, per device (a gang lease counts on each of its devices)." },
+        { "exo.gpu.lease.reserved", "By", "Bytes reserved by leases not yet released, per device." },
+        { "exo.gpu.lease.abandoned", "{request}", "Lease requests that stopped waiting before a grant: timed out or cancelled." },
         { "exo.gpu.lease.queue.depth", "{request}", "Requests waiting for a lease." },
         { "exo.gpu.lease.wait.duration", "s", "Time from an AcquireAsync call to its grant (0 when granted at once)." },
         { "hw.gpu.utilization", "1", "Fraction of time the GPU ran a kernel (NVML utilization / 100)." },
@@ -23,6 +25,8 @@ public class GpuInstrumentsTests
         { "hw.gpu.memory.limit", "By", "GPU memory in total." },
         { "hw.temperature", "Cel", "GPU core temperature." },
         { "hw.power", "W", "GPU power draw." },
+        { "hw.status", "1", "Operational status of the GPU: 1 for its current hw.state, 0 for the others." },
+        { "hw.errors", "{error}", "ECC errors of the GPU since its driver loaded, by error.type (corrected, uncorrected)." },
     };
 
     /// <summary>Every instrument declared: a name constant with its <c>…Unit</c> and <c>…Description</c>.</summary>
@@ -88,7 +92,9 @@ public class GpuInstrumentsTests
         }
 
         seen.Select(i => i.Name).Should().BeEquivalentTo(declared.Keys, "every declared instrument is published");
-        tags.Should().BeSubsetOf([GpuInstruments.HwIdAttribute, GpuInstruments.HwNameAttribute, GpuInstruments.HwTypeAttribute])
+        tags.Should().BeSubsetOf([
+                GpuInstruments.HwIdAttribute, GpuInstruments.HwNameAttribute, GpuInstruments.HwTypeAttribute, GpuInstruments.HwVendorAttribute,
+                GpuInstruments.HwModelAttribute, GpuInstruments.HwDriverVersionAttribute, GpuInstruments.HwStateAttribute, GpuInstruments.ErrorTypeAttribute])
             .And.Contain(GpuInstruments.HwIdAttribute);
     }
 

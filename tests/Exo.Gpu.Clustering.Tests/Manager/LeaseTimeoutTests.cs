@@ -42,7 +42,7 @@ public class LeaseTimeoutTests
     public async Task AcquireAsync_Timeout_NotStarted_ThrowsInvalidOperation()
     {
         var time = new FakeTimeProvider(Start);
-        var manager = new GpuClusteringManager(Options(time, null, Simulated(time)));
+        var manager = Options(time, null, Simulated(time)).Create();
         await using var stop = Stop(manager, time);
         await manager.Invoking(m => m.AcquireAsync(OneGiB, TimeSpan.FromSeconds(1), CancellationToken.None).AsTask()).Should().ThrowAsync<InvalidOperationException>();
     }

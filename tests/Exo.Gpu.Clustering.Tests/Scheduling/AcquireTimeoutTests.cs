@@ -1,4 +1,5 @@
 using Exo.Gpu.Clustering.Scheduling;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Time.Testing;
 using static Exo.Gpu.Clustering.Tests.Scheduling.FakeDeviceStateSource;
 
@@ -53,6 +54,27 @@ public class AcquireTimeoutTests
         await (await first.WaitAsync(Selectors.Guard)).DisposeAsync();
         ShouldBeQuiet(selector, timers);
         selector.GetSnapshot().Granted.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task AcquireAsync_TimedOutCancelledAndGranted_OnlyTheFirstTwoAreCountedAsAbandoned()
+    {
+        var (selector, time, _) = OneSlot();
+        using var abandoned = new MetricCollector<long>(selector.Metrics.Abandoned);
+        selector.TryAcquire(TenGiB, out var held).Should().BeTrue();
+        using var cts = new CancellationTokenSource();
+        var timedOut = selector.AcquireAsync(TenGiB, TimeSpan.FromSeconds(1), CancellationToken.None).AsTask();
+        var cancelled = selector.AcquireAsync(TenGiB, TimeSpan.FromSeconds(9), cts.Token).AsTask();
+        var granted = selector.AcquireAsync(TenGiB, TimeSpan.FromSeconds(9), CancellationToken.None).AsTask();
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await timedOut.Invoking(t => t).Should().ThrowAsync<GpuLeaseTimeoutException>();
+        await cts.CancelAsync();
+        await cancelled.Invoking(t => t).Should().ThrowAsync<OperationCanceledException>();
+        await held.DisposeAsync();
+        await (await granted.WaitAsync(Selectors.Guard)).DisposeAsync();
+
+        abandoned.GetMeasurementSnapshot().Select(m => m.Tags["error.type"]).Should().Equal("timeout", "cancelled");
     }
 
     [Fact]

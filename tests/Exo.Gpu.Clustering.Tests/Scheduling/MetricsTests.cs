@@ -38,7 +38,8 @@ public class MetricsTests
         Sum(granted).Should().Be(2);
         Sum(released).Should().Be(1);
         Sum(revoked).Should().Be(1);
-        Sum(active).Should().Be(0);
+        active.RecordObservableInstruments();
+        active.LastMeasurement!.Value.Should().Be(0);
         metrics.Granted.Meter.Name.Should().Be("Exo.Gpu.Clustering");
         new[] { metrics.Granted.Name, metrics.Released.Name, metrics.Revoked.Name, metrics.Active.Name, metrics.QueueDepth.Name, metrics.WaitDuration.Name }
             .Should().OnlyContain(n => n.StartsWith("exo.gpu.", StringComparison.Ordinal));

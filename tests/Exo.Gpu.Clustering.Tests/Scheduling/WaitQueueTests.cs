@@ -6,7 +6,7 @@ namespace Exo.Gpu.Clustering.Tests.Scheduling;
 public sealed class WaitQueueTests : IDisposable
 {
     private readonly FakeTimeProvider _time = new();
-    private readonly SchedulingMetrics _metrics = new();
+    private readonly SchedulingMetrics _metrics = new(meter: null, table: static () => null, ledger: null!); // no table: the per-device instruments read nothing
     private readonly DeviceSelector _owner = Selectors.Create(FakeDeviceStateSource.Uniform(1));
     private int _rechecks;
 
