@@ -48,9 +48,10 @@ internal sealed record BackendRequest(string Backend, string Profile, int? Devic
 
         return new SimulatedGpuBackendOptions
         {
-            Profile = Profile == "heterogeneous" ? SimulatedClusterProfile.Heterogeneous(count) : SimulatedClusterProfile.Homogeneous(count),
+            DeviceCount = count,
+            Profile = Profile == "heterogeneous" ? SimulatedProfileKind.Heterogeneous : SimulatedProfileKind.Homogeneous,
             Seed = Seed,
-            FaultPlan = plan,
+            Faults = Faults,
         };
     }
 }

@@ -279,7 +279,7 @@ public sealed partial class GpuClusteringManager : IAsyncDisposable
     /// <exception cref="ArgumentException">There is a problem; the parameter named is the first object that has one.</exception>
     private static void ThrowIfInvalid(GpuClusteringOptions options, GpuClusteringServices services)
     {
-        var optionErrors = options.Validate();
+        var optionErrors = options.Errors();
         var serviceErrors = services.Validate();
         if (optionErrors.Count > 0 || serviceErrors.Count > 0)
         {

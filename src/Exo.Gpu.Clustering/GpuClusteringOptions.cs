@@ -111,9 +111,17 @@ public sealed class GpuClusteringOptions
     /// </summary>
     public bool KeepUnreadableDevices { get; set; }
 
+    /// <summary>
+    /// Every invalid value of these options and the nested ones, each with its property path, in a fixed order; empty when
+    /// they are valid. The manager runs the same checks when it is constructed (and throws one
+    /// <see cref="ArgumentException"/> listing them); a host runs them to report bad configuration by its keys.
+    /// </summary>
+    /// <returns>The errors.</returns>
+    public IReadOnlyList<GpuClusteringOptionsError> Validate() => [.. Errors().Select(GpuClusteringOptionsError.FromSentence)];
+
     /// <summary>Every problem with these options and the nested ones, each named by its path; empty when they are valid.</summary>
     /// <returns>The errors, one sentence each.</returns>
-    internal List<string> Validate()
+    internal List<string> Errors()
     {
         var errors = new List<string>();
         GpuClusteringOptionsValidator.Validate(this, string.Empty, errors);

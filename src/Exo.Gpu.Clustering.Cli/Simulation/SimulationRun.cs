@@ -57,12 +57,11 @@ internal static class SimulationRun
         var jobs = MakeJobs(settings, profile, lostIndex, random);
         var lostAt = TimeSpan.FromSeconds(jobs[jobs.Length / 2].ArrivalSecond);
         var clock = new VirtualTimeProvider(Epoch);
-        var backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions
-        {
-            Profile = profile,
-            Seed = settings.Seed,
-            FaultPlan = lostIndex is int k ? new SimulatedFaultPlan([new SimulatedFault(k, SimulatedFaultKind.Lost, lostAt)]) : SimulatedFaultPlan.None,
-        }, clock);
+        var backend = new SimulatedGpuBackend(
+            profile,
+            lostIndex is int k ? new SimulatedFaultPlan([new SimulatedFault(k, SimulatedFaultKind.Lost, lostAt)]) : SimulatedFaultPlan.None,
+            settings.Seed,
+            clock);
 
         var options = new GpuClusteringOptions
         {

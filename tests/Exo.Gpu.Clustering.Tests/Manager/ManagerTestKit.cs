@@ -65,8 +65,8 @@ internal static class ManagerTestKit
     public static SimulatedGpuBackend Simulated(FakeTimeProvider time, int devices = 4, string faults = "", int seed = 1) => new(
         new SimulatedGpuBackendOptions
         {
-            Profile = SimulatedClusterProfile.Homogeneous(devices),
-            FaultPlan = SimulatedFaultPlan.Parse(faults),
+            DeviceCount = devices,
+            Faults = faults,
             Seed = seed,
         },
         time);

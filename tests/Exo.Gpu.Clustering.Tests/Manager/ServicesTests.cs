@@ -22,7 +22,7 @@ public class ServicesTests
         var options = new GpuClusteringOptions
         {
             BackendChoice = GpuBackendChoice.Simulated,
-            SimulatedOptions = new SimulatedGpuBackendOptions { Seed = 5, Profile = SimulatedClusterProfile.Homogeneous(2) },
+            SimulatedOptions = new SimulatedGpuBackendOptions { Seed = 5, DeviceCount = 2 },
             EnablePoller = false,
             RediscoveryInterval = null,
         };

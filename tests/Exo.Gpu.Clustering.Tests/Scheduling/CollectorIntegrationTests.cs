@@ -19,7 +19,7 @@ public class CollectorIntegrationTests
         await using var backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions
         {
             Seed = 1,
-            FaultPlan = SimulatedFaultPlan.Parse("lost:3@10s"),
+            Faults = "lost:3@10s",
         }, time);
         var devices = await backend.DiscoverAsync(CancellationToken.None);
         await using var collector = new TelemetryCollector(devices, timeProvider: time);

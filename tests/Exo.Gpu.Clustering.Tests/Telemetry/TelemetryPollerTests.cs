@@ -24,8 +24,8 @@ public class TelemetryPollerTests
             Time = new FakeTimeProvider(Start);
             Backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions
             {
-                Profile = SimulatedClusterProfile.Homogeneous(devices),
-                FaultPlan = SimulatedFaultPlan.Parse(faults),
+                DeviceCount = devices,
+                Faults = faults,
             }, Time);
             Collector = new TelemetryCollector(
                 Backend.AllDevices,
