@@ -21,18 +21,13 @@ internal static class HealthCheckTestKit
     {
         var options = new GpuClusteringOptions
         {
-            TimeProvider = time,
             EnablePoller = false,
             RediscoveryInterval = null,
             DrainTimeout = TimeSpan.FromSeconds(1),
         };
-        options.Backends.Add(new SimulatedGpuBackend(new SimulatedGpuBackendOptions
-        {
-            Profile = SimulatedClusterProfile.Homogeneous(devices),
-            TimeProvider = time,
-            FaultPlan = SimulatedFaultPlan.Parse(faults),
-        }));
-        return new GpuClusteringManager(options);
+        var services = new GpuClusteringServices { TimeProvider = time };
+        services.Backends.Add(new SimulatedGpuBackend(SimulatedClusterProfile.Homogeneous(devices), SimulatedFaultPlan.Parse(faults), timeProvider: time));
+        return new GpuClusteringManager(options, services);
     }
 
     /// <summary>Starts a manager (see <see cref="Manager"/>).</summary>
