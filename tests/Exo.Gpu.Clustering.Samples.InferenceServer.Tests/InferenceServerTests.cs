@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Exo.Gpu.Clustering.Scheduling;
 
 namespace Exo.Gpu.Clustering.Samples.InferenceServer.Tests;
 
@@ -35,6 +36,26 @@ public class InferenceServerTests
         refused.Select(o => o.Body.GetProperty("detail").GetString()).Should().OnlyContain(d => d!.StartsWith("No lease within 1.5 s for the request (1 device × 1 GiB)", StringComparison.Ordinal));
         server.Manager.GetLeaseSnapshot().ActiveLeases.Should().Be(0);
         server.Manager.GetLeaseSnapshot().Waiters.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task SampleSettings_AppsettingsJson_ASimulatedClusterOf8H100sWithACapOf8LeasesPerDevice()
+    {
+        await using var server = await ServerUnderTest.StartWithSampleSettingsAsync();
+        using var gpus = await server.GetJsonAsync("/gpus");
+        gpus.RootElement.GetProperty("backend").GetString().Should().Be("Simulated");
+        gpus.RootElement.GetProperty("devices").EnumerateArray().Should().HaveCount(8)
+            .And.OnlyContain(d => d.GetProperty("name").GetString()!.Contains("H100", StringComparison.Ordinal));
+        var pinned = new GpuRequest { MemoryBytes = 1L << 30, IncludeIndexes = [0] };
+        var held = new List<GpuLease>();
+        for (var i = 0; i < 8; i++)
+        {
+            server.Manager.TryAcquire(pinned, out var lease).Should().BeTrue();
+            held.Add(lease);
+        }
+
+        server.Manager.TryAcquire(pinned, out _).Should().BeFalse("Selector:MaxLeasesPerDevice is 8 in appsettings.json");
+        held.ForEach(l => l.Dispose());
     }
 
     [Fact]

@@ -56,23 +56,30 @@ internal sealed class ServerUnderTest : IAsyncDisposable
     public DeviceSelector Selector { get; }
 
     /// <summary>Starts the sample with its settings overridden by <paramref name="settings"/> (configuration keys).</summary>
-    public static async Task<ServerUnderTest> StartAsync(params (string Key, string? Value)[] settings)
+    public static Task<ServerUnderTest> StartAsync(params (string Key, string? Value)[] settings) =>
+        StartCoreAsync(sampleSettings: false, settings);
+
+    /// <summary>Starts the sample on its own <c>appsettings.json</c>, with only the poller turned off.</summary>
+    public static Task<ServerUnderTest> StartWithSampleSettingsAsync() => StartCoreAsync(sampleSettings: true, []);
+
+    private static async Task<ServerUnderTest> StartCoreAsync(bool sampleSettings, (string Key, string? Value)[] settings)
     {
         var time = new ObservedClock(new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero)));
-        var overrides = new Dictionary<string, string?>
-        {
-            ["GpuClustering:BackendChoice"] = "Simulated",
-            ["GpuClustering:SimulatedOptions:DeviceCount"] = "8",
-            ["GpuClustering:SimulatedOptions:Profile"] = "Homogeneous",
-            ["GpuClustering:EnablePoller"] = "false",
-            ["GpuClustering:RediscoveryInterval"] = null,
-        };
+        var overrides = sampleSettings
+            ? new Dictionary<string, string?> { ["GpuClustering:EnablePoller"] = "false" }
+            : new Dictionary<string, string?>
+            {
+                ["GpuClustering:BackendChoice"] = "Simulated",
+                ["GpuClustering:SimulatedOptions:DeviceCount"] = "8",
+                ["GpuClustering:SimulatedOptions:Profile"] = "Homogeneous",
+                ["GpuClustering:EnablePoller"] = "false",
+            };
         foreach (var (key, value) in settings)
         {
             overrides[key] = value;
         }
 
-        var app = InferenceServerApp.Create(["--urls", "http://127.0.0.1:0"], builder =>
+        var app = InferenceServerApp.Create(["--urls", "http://127.0.0.1:0", "--contentRoot", AppContext.BaseDirectory], builder =>
         {
             builder.Configuration.AddInMemoryCollection(overrides);
             builder.Services.AddSingleton<TimeProvider>(time);
@@ -156,8 +163,15 @@ internal sealed class ServerUnderTest : IAsyncDisposable
         _queued.Dispose();
         if (!_stopped)
         {
+            // Past any run and the drain timeout, even one armed after an advance (a test that failed holding a lease).
             var stop = App.StopAsync(CancellationToken.None);
-            Time.Advance(TimeSpan.FromMinutes(5)); // past any run and the drain timeout
+            var deadline = DateTime.UtcNow + Guard;
+            while (!stop.IsCompleted && DateTime.UtcNow < deadline)
+            {
+                Time.Advance(TimeSpan.FromMinutes(1));
+                await Task.WhenAny(stop, Task.Delay(10));
+            }
+
             await stop.WaitAsync(Guard);
         }
 
