@@ -184,7 +184,7 @@ public sealed partial class GpuClusteringManager : IAsyncDisposable
     /// <summary>
     /// The best device now with at least <paramref name="minimumFreeMemoryBytes"/> free after reservations: healthy,
     /// fresh, not hot (the earlier design's "select best" with its faults fixed). Reserves nothing: use
-    /// <see cref="TryAcquire"/> or <see cref="AcquireAsync"/> to hold the memory.
+    /// <see cref="TryAcquire"/> or <see cref="AcquireAsync(GpuRequest, CancellationToken)"/> to hold the memory.
     /// </summary>
     /// <param name="minimumFreeMemoryBytes">Free memory needed, 0 or more.</param>
     /// <returns>The device.</returns>
@@ -208,7 +208,7 @@ public sealed partial class GpuClusteringManager : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped.</exception>
     public bool TryAcquire(GpuRequest request, out GpuLease lease) => Open().Selector.TryAcquire(request, out lease);
 
-    /// <summary>Reserves capacity, waiting in FIFO order until it frees. See <see cref="DeviceSelector.AcquireAsync"/>.</summary>
+    /// <summary>Reserves capacity, waiting in FIFO order until it frees. See <see cref="DeviceSelector.AcquireAsync(GpuRequest, CancellationToken)"/>.</summary>
     /// <param name="request">What is needed.</param>
     /// <param name="cancellationToken">Stops waiting (use it for timeouts).</param>
     /// <returns>The lease; dispose it to release.</returns>
@@ -217,6 +217,7 @@ public sealed partial class GpuClusteringManager : IAsyncDisposable
     /// <exception cref="OperationCanceledException">The token fired while waiting; nothing stays reserved.</exception>
     /// <exception cref="InvalidOperationException">The manager has not started.</exception>
     /// <exception cref="ObjectDisposedException">The manager is shutting down or stopped (also for a request waiting when shutdown begins).</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027:API with optional parameter(s) should have the most parameters amongst its public overloads", Justification = "The timeout overload (GpuClusteringManager.Leases.cs) takes its token explicitly, as DeviceSelector's does.")]
     public ValueTask<GpuLease> AcquireAsync(GpuRequest request, CancellationToken cancellationToken = default) =>
         Open().Selector.AcquireAsync(request, cancellationToken);
 

@@ -50,9 +50,19 @@ public sealed partial class DeviceSelector
     /// <exception cref="NoEligibleGpuException">The request can never fit, whatever is released: too few devices pass its static constraints (name, compute capability, memory above capacity).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired before the lease was granted.</exception>
     /// <exception cref="ObjectDisposedException">The selector was shut down before the call, or while the request waited (waiting requests fail with this exception, not with <see cref="OperationCanceledException"/>, so callers can tell shutdown from their own cancellation).</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027:API with optional parameter(s) should have the most parameters amongst its public overloads", Justification = "The timeout overload takes its token explicitly, as the planned API has it; the two cannot be confused (a TimeSpan is not a token).")]
     public ValueTask<GpuLease> AcquireAsync(GpuRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return AcquireCore(request, Timeout.InfiniteTimeSpan, cancellationToken);
+    }
+
+    /// <summary>
+    /// Both <c>AcquireAsync</c> overloads, their arguments checked: grants at once when the request fits and nobody
+    /// waits, else queues it with the caller's token and, unless <paramref name="timeout"/> is infinite, a deadline.
+    /// </summary>
+    private ValueTask<GpuLease> AcquireCore(GpuRequest request, TimeSpan timeout, CancellationToken cancellationToken)
+    {
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<GpuLease>(cancellationToken);
@@ -76,6 +86,11 @@ public sealed partial class DeviceSelector
         }
 
         waiter!.RegisterCancellation(_gate, static (state, token) => ((LeaseWaiter)state!).Owner.CancelWaiter((LeaseWaiter)state, token), cancellationToken);
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            StartDeadline(waiter, timeout);
+        }
+
         return new ValueTask<GpuLease>(waiter.Task);
     }
 
@@ -209,6 +224,7 @@ public sealed partial class DeviceSelector
         for (var w = waiters; w is not null; w = w.Next)
         {
             w.Registration.Unregister();
+            w.DropDeadline();
             w.TrySetException(new ObjectDisposedException(nameof(DeviceSelector), "The GPU cluster is shutting down."));
         }
 
@@ -331,6 +347,7 @@ public sealed partial class DeviceSelector
             if (removed)
             {
                 waiter.Registration.Unregister();
+                waiter.DropDeadline();
                 SchedulingLog.WaiterFailed(_logger, e.Message);
                 waiter.TrySetException(e);
             }
@@ -378,6 +395,7 @@ public sealed partial class DeviceSelector
         }
 
         waiter.Registration.Unregister();
+        waiter.DropDeadline();
         _metrics.OnGranted(_time.GetElapsedTime(waiter.EnqueuedTimestamp).TotalSeconds);
         waiter.TrySetResult(lease);
         return true;
@@ -398,7 +416,8 @@ public sealed partial class DeviceSelector
 
         if (removed)
         {
-            _metrics.OnCancelled();
+            waiter.DropDeadline();
+            OnAcquisitionAbandoned(timedOut: false);
             waiter.TrySetCanceled(token);
             if (wasHead)
             {

@@ -22,7 +22,7 @@ namespace Exo.Gpu.Clustering.Scheduling;
 /// capacity is total memory minus <see cref="DeviceSelectorOptions.MemoryHeadroomBytes"/>: selection sees the
 /// reservations of leases granted since the last reading, which is what keeps concurrent callers from herding onto
 /// the device that looked best.</para>
-/// <para><b>Leases.</b> <see cref="TryAcquire"/> and <see cref="AcquireAsync"/> select and reserve atomically (under
+/// <para><b>Leases.</b> <see cref="TryAcquire"/> and <see cref="AcquireAsync(GpuRequest, CancellationToken)"/> select and reserve atomically (under
 /// one lock), so concurrent callers never reserve more than a device's capacity. Waiting requests are served in strict
 /// FIFO order: a request that fits never overtakes an earlier one that does not (so large requests are not starved),
 /// and <see cref="TryAcquire"/> fails while any request waits. A gang request is granted all at once or not at all,

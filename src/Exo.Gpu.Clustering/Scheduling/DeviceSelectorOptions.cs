@@ -35,10 +35,12 @@ public sealed class DeviceSelectorOptions
     public static readonly TimeSpan DefaultWaitRecheckInterval = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// The strategy used when a request names none (default <see cref="GpuSelectionStrategy.BestScore"/>); a defined
-    /// <see cref="GpuSelectionStrategy"/>.
+    /// The strategy used when a request names none; a defined <see cref="GpuSelectionStrategy"/>. By default
+    /// <see cref="GpuSelectionStrategy.LeastLoaded"/>: fewest leases in flight first, which spreads a server's short,
+    /// frequent requests over equal devices (with <see cref="GpuSelectionStrategy.BestScore"/>, they went to whichever
+    /// device's last reading looked best). Set <see cref="GpuSelectionStrategy.BestFit"/> to pack batch jobs instead.
     /// </summary>
-    public GpuSelectionStrategy DefaultStrategy { get; set; } = GpuSelectionStrategy.BestScore;
+    public GpuSelectionStrategy DefaultStrategy { get; set; } = GpuSelectionStrategy.LeastLoaded;
 
     /// <summary>
     /// The weights of <see cref="GpuSelectionStrategy.BestScore"/> (by default a new <see cref="GpuScoreWeights"/>

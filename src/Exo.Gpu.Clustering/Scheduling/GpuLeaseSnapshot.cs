@@ -31,6 +31,6 @@ public sealed class GpuLeaseSnapshot
     /// <summary>Leases not yet released (revoked ones included).</summary>
     public int ActiveLeases { get; }
 
-    /// <summary>Requests waiting in <see cref="DeviceSelector.AcquireAsync"/>.</summary>
+    /// <summary>Requests waiting in <see cref="DeviceSelector.AcquireAsync(GpuRequest, CancellationToken)"/>.</summary>
     public int Waiters { get; }
 }

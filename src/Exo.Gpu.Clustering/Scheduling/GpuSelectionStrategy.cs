@@ -4,7 +4,11 @@ namespace Exo.Gpu.Clustering.Scheduling;
 /// <remarks>
 /// The strategy only orders eligible devices: hot, unhealthy, lost and stale devices, and those without room after
 /// reservations, are excluded before any strategy runs. Ties are broken by fewer reserved bytes, then fewer active
-/// leases, then the lower slot, so equal devices are filled in turn rather than one after another.
+/// leases, then the lower slot, so equal devices are filled in turn rather than one after another
+/// (<see cref="LeastLoaded"/> breaks its ties by score first).
+/// <para>Which to use: <see cref="LeastLoaded"/> (the default) for a server of short, frequent requests; <see cref="BestFit"/>
+/// to pack batch jobs and keep large devices free; <see cref="PowerOfTwoChoices"/> or <see cref="RandomTopK"/> for
+/// selection without a lease (<see cref="DeviceSelector.Select"/>), where nothing is reserved between callers.</para>
 /// </remarks>
 public enum GpuSelectionStrategy
 {
@@ -38,4 +42,15 @@ public enum GpuSelectionStrategy
     /// Deterministic for a given <see cref="DeviceSelectorOptions.Seed"/>.
     /// </summary>
     PowerOfTwoChoices = 6,
+
+    /// <summary>
+    /// The device with the fewest active leases, then the smallest fraction of its capacity reserved, ties broken by the
+    /// <see cref="BestScore"/> score: spreads work in flight, as a load balancer's least-requests policy does. The
+    /// default (<see cref="DeviceSelectorOptions.DefaultStrategy"/>), for servers of short, frequent requests: the
+    /// lease counts and reservations come from the selector's own accounting, exact when the lease is granted (a
+    /// choice is re-checked under the selector's lock), not from telemetry, so concurrent callers never pile onto the
+    /// device whose last reading looked best, and stale readings only decide ties. Without leases in flight it chooses
+    /// as <see cref="BestScore"/> does.
+    /// </summary>
+    LeastLoaded = 7,
 }

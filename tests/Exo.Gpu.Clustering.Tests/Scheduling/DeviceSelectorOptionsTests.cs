@@ -16,7 +16,7 @@ public class DeviceSelectorOptionsTests
     public void Defaults_EqualTheNamedConstants()
     {
         var o = new DeviceSelectorOptions();
-        o.DefaultStrategy.Should().Be(GpuSelectionStrategy.BestScore);
+        o.DefaultStrategy.Should().Be(GpuSelectionStrategy.LeastLoaded);
         o.MemoryHeadroomBytes.Should().Be(DeviceSelectorOptions.DefaultMemoryHeadroomBytes).And.Be(512L << 20);
         o.HotTemperatureC.Should().Be(DeviceSelectorOptions.DefaultHotTemperatureC).And.Be(85);
         o.MaxLeasesPerDevice.Should().BeNull();

@@ -172,6 +172,23 @@ internal sealed class WaitQueue : IDisposable
         return waiters;
     }
 
+    /// <summary>The position of a queued waiter, 1 for the head: O(position), walking from the head.</summary>
+    /// <param name="waiter">A waiter in this queue.</param>
+    /// <returns>Its position, or 0 when it is not queued.</returns>
+    public int PositionOf(LeaseWaiter waiter)
+    {
+        var position = 1;
+        for (var w = _head; w is not null; w = w.Next, position++)
+        {
+            if (ReferenceEquals(w, waiter))
+            {
+                return position;
+            }
+        }
+
+        return 0;
+    }
+
     /// <summary>Stops the timer for good.</summary>
     public void Dispose() => _recheckTimer?.Dispose();
 

@@ -13,19 +13,27 @@ internal struct Candidate
     /// <summary>The strategy's key: higher is better.</summary>
     public double Key;
 
+    /// <summary>The strategy's tie-break between equal keys: higher is better (the score for <see cref="GpuSelectionStrategy.LeastLoaded"/>; 0 for the others).</summary>
+    public double Tie;
+
     /// <summary>Bytes reserved on the device (the first tie-break: fewer is better).</summary>
     public long Reserved;
 
     /// <summary>Active leases on the device (the second tie-break: fewer is better).</summary>
     public int Leases;
 
-    /// <summary>Whether <paramref name="a"/> ranks above <paramref name="b"/>: higher key, then fewer reserved bytes, then fewer leases, then the lower slot.</summary>
+    /// <summary>Whether <paramref name="a"/> ranks above <paramref name="b"/>: higher key, then higher tie-break, then fewer reserved bytes, then fewer leases, then the lower slot.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Better(in Candidate a, in Candidate b)
     {
         if (a.Key != b.Key)
         {
             return a.Key > b.Key;
+        }
+
+        if (a.Tie != b.Tie)
+        {
+            return a.Tie > b.Tie;
         }
 
         if (a.Reserved != b.Reserved)

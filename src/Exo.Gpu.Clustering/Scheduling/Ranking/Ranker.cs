@@ -192,7 +192,8 @@ internal sealed class Ranker
             var c = new Candidate
             {
                 Slot = slot,
-                Key = rank ? Key(strategy, reading, available, table, slot, start) : 0,
+                Key = rank ? Key(strategy, reading, available, table, slot, start, reserved, leases) : 0,
+                Tie = rank && strategy == GpuSelectionStrategy.LeastLoaded ? _scorer.Total(reading, available, table) : 0,
                 Reserved = reserved,
                 Leases = leases,
             };
@@ -237,14 +238,27 @@ internal sealed class Ranker
 
     /// <summary>The strategy's ranking key of an eligible device: higher is better.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private double Key(GpuSelectionStrategy strategy, Reading reading, long available, SlotTable table, int slot, int roundRobinStart) => strategy switch
+    private double Key(GpuSelectionStrategy strategy, Reading reading, long available, SlotTable table, int slot, int roundRobinStart, long reserved, int leases) => strategy switch
     {
         GpuSelectionStrategy.MostFreeMemory => available,
         GpuSelectionStrategy.LeastUtilized => reading.HasUtilization ? -reading.Utilization : -1000,
         GpuSelectionStrategy.BestFit => -available,
         GpuSelectionStrategy.RoundRobin => -((slot - roundRobinStart + table.Count) % table.Count),
+        GpuSelectionStrategy.LeastLoaded => -Load(leases, reserved, table.Capacity[slot]),
         _ => _scorer.Total(reading, available, table),
     };
+
+    /// <summary>
+    /// The load of a device for <see cref="GpuSelectionStrategy.LeastLoaded"/>, ordered as the pair (active leases,
+    /// reserved fraction of its capacity): <c>2 × leases + fraction</c> with the fraction clamped to [0, 1], so a device
+    /// with fewer leases is always less loaded, whatever the fractions, and equal lease counts compare by fraction.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static double Load(int leases, long reserved, long capacity)
+    {
+        var fraction = capacity > 0 ? Math.Min(1.0, (double)reserved / capacity) : reserved > 0 ? 1.0 : 0.0;
+        return (2.0 * leases) + fraction;
+    }
 
     /// <summary>Picks <c>chosen.Length</c> of the eligible <paramref name="candidates"/> by the strategy.</summary>
     private void Pick(GpuSelectionStrategy strategy, Span<Candidate> candidates, Span<int> chosen, bool advance)
