@@ -53,6 +53,9 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
 
     private IGpuDirectoryGrain Directory => _grains.GetGrain<IGpuDirectoryGrain>(0);
 
+    /// <summary>Runs after every part of a gang is prepared and before any is committed (tests kill a host here).</summary>
+    internal Func<CancellationToken, Task>? BetweenPhases { get; set; }
+
     public async Task<ClusterLease> AcquireAsync(ClusterGpuRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -228,6 +231,11 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
             }
         })).ConfigureAwait(false);
         var ok = prepared.All(p => p.Grant is not null);
+        if (ok && BetweenPhases is { } between)
+        {
+            await between(token).ConfigureAwait(false);
+        }
+
         if (ok)
         {
             // Phase 2: commit everywhere; a host lost in between turns the whole gang into an abort.
