@@ -184,7 +184,10 @@ public sealed class ClusterPoolTests(ClusterFixture fixture)
     {
         var victim = "A-victim-" + Guid.NewGuid().ToString("N")[..6]; // sorts first: best fit picks it on a tie
         var silo = await fixture.StartHostAsync(victim);
-        await using var pool = fixture.NewPool();
+        var options = PoolOptions();
+        options.LeaseTtl = TimeSpan.FromSeconds(20);
+        options.HolderDeadline = TimeSpan.FromSeconds(15); // far beyond 3 s: only the departure watch can fire in time
+        await using var pool = Client(options);
         var lease = await pool.AcquireAsync(new ClusterGpuRequest { RequestId = "victim-" + Guid.NewGuid(), MemoryBytes = 70 * GiB, DeviceCount = 2, Placement = GangPlacement.StrictPack });
         lease.Parts.Single().Host.HostId.Should().Be(victim);
         var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
