@@ -155,7 +155,23 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
         var failures = new List<string>();
         for (var attempt = 1; attempt <= _options.MaxAttempts; attempt++)
         {
-            var view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, token).ConfigureAwait(false);
+            ClusterGpuView view;
+            try
+            {
+                view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                // The directory moves when its silo goes (its soft state comes back with the next reports): try again.
+                failures.Add($"view: {e.GetType().Name}: {e.Message}");
+                if (attempt < _options.MaxAttempts)
+                {
+                    await Task.Delay(_options.RetryDelay * attempt, _time, token).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
             var reports = view.Hosts.ToDictionary(h => h.Host.HostId, StringComparer.Ordinal);
             var excluded = new HashSet<string>(StringComparer.Ordinal);
             while (ClusterPlanner.Plan(reports.Values, request, excluded) is { } plan)
@@ -349,8 +365,15 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
         }
     }
 
-    /// <summary>Renews held leases and watches the directory for departed hosts, once per renew interval.</summary>
-    private async Task MonitorAsync(CancellationToken stop)
+    /// <summary>
+    /// Renews held leases, and watches the directory for departed hosts, once per renew interval each, in two loops:
+    /// a renew that hangs on a dead host never delays the departure watch.
+    /// </summary>
+    private Task MonitorAsync(CancellationToken stop) => Task.WhenAll(
+        LoopAsync(RenewOnceAsync, "renew", stop),
+        LoopAsync(WatchOnceAsync, "watch", stop));
+
+    private async Task LoopAsync(Func<CancellationToken, Task> once, string what, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(_options.RenewInterval, _time);
         try
@@ -359,11 +382,11 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
             {
                 try
                 {
-                    await MonitorOnceAsync(stop).ConfigureAwait(false);
+                    await once(stop).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
                 {
-                    LogCallFailed("the directory", "watch", e);
+                    LogCallFailed("the cluster", what, e);
                 }
             }
         }
@@ -372,7 +395,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
         }
     }
 
-    private async Task MonitorOnceAsync(CancellationToken stop)
+    private async Task RenewOnceAsync(CancellationToken stop)
     {
         var held = HeldLeases();
         if (held.Count == 0)
@@ -380,7 +403,6 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
             return;
         }
 
-        var viewTask = Directory.GetViewAsync().WaitAsync(_options.CallTimeout, stop);
         var sentAt = _time.GetTimestamp();
         var byHost = held.SelectMany(l => l.Parts.Select(p => (Lease: l, p.Host.HostId))).GroupBy(x => x.HostId, StringComparer.Ordinal).ToList();
         var confirmed = new Dictionary<ClusterLease, int>(ReferenceEqualityComparer.Instance);
@@ -417,8 +439,17 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
                 lease.Renewed(sentAt);
             }
         }
+    }
 
-        var view = await viewTask.ConfigureAwait(false);
+    private async Task WatchOnceAsync(CancellationToken stop)
+    {
+        var held = HeldLeases();
+        if (held.Count == 0)
+        {
+            return;
+        }
+
+        var view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, stop).ConfigureAwait(false);
         var departed = view.Departed.ToHashSet();
         foreach (var lease in held)
         {
