@@ -29,6 +29,15 @@ internal sealed class LoopbackCluster : IAsyncDisposable
     /// <summary>The first silo's gateway port (for <c>status --gateway</c>).</summary>
     public int GatewayPort { get; private set; }
 
+    /// <summary>The first silo's silo port: where the others (and <c>host --primary-port</c>) join.</summary>
+    public int PrimaryPort { get; private set; }
+
+    /// <summary>The cluster id.</summary>
+    public string ClusterId { get; private set; } = DefaultClusterId;
+
+    /// <summary>The first silo's services (its membership view, for instance).</summary>
+    public IServiceProvider PrimaryServices => _silos[0].Host.Services;
+
     /// <summary>The cluster id <c>serve</c> and <c>status</c> use by default.</summary>
     public const string DefaultClusterId = "exo-gpu";
 
@@ -50,41 +59,14 @@ internal sealed class LoopbackCluster : IAsyncDisposable
             : FreePorts(hosts * 2);
         var primary = new IPEndPoint(IPAddress.Loopback, ports[0]);
         cluster.GatewayPort = ports[1];
+        cluster.PrimaryPort = ports[0];
+        cluster.ClusterId = clusterId;
         try
         {
             for (var i = 0; i < hosts; i++)
             {
                 var hostId = $"host-{i}";
-                var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-                builder.Logging.ClearProviders();
-                var siloPort = ports[2 * i];
-                var gatewayPort = ports[(2 * i) + 1];
-                var hostSeed = unchecked((seed * 1000) + i);
-                builder.UseOrleans(silo =>
-                {
-                    silo.UseLocalhostClustering(siloPort, gatewayPort, primary, serviceId: ServiceId, clusterId: clusterId);
-                    silo.Configure<ClusterMembershipOptions>(o =>
-                    {
-                        o.ProbeTimeout = TimeSpan.FromSeconds(1);
-                        o.NumMissedProbesLimit = 2;
-                    });
-                    silo.AddGpuHost(h =>
-                    {
-                        h.HostId = hostId;
-                        h.ReportInterval = TimeSpan.FromMilliseconds(250);
-                        h.ReapInterval = TimeSpan.FromMilliseconds(100);
-                        h.Clustering = new GpuClusteringOptions
-                        {
-                            BackendChoice = GpuBackendChoice.Simulated,
-                            SimulatedOptions = new SimulatedGpuBackendOptions { Profile = SimulatedClusterProfile.Homogeneous(devicesPerHost), Seed = hostSeed },
-                            RediscoveryInterval = null,
-                            Telemetry = new Telemetry.TelemetryOptions { PollInterval = TimeSpan.FromMilliseconds(250) },
-                        };
-                    });
-                    silo.AddClusterGpuPool(null);
-                });
-                var host = builder.Build();
-                await host.StartAsync(cancellationToken).ConfigureAwait(false);
+                var host = await StartHostSiloAsync(hostId, ports[2 * i], ports[(2 * i) + 1], primary, clusterId, devicesPerHost, unchecked((seed * 1000) + i), null, cancellationToken).ConfigureAwait(false);
                 cluster._silos.Add((hostId, host));
             }
 
@@ -93,6 +75,69 @@ internal sealed class LoopbackCluster : IAsyncDisposable
         catch
         {
             await cluster.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts one simulated GPU host silo on loopback that joins the cluster whose primary silo listens on
+    /// <paramref name="primary"/> (itself, when its silo port is that one). Membership is tuned for fast detection
+    /// (probe timeout 1 s, 2 missed probes, table refresh and I-am-alive publish 5 s): crashes in about a second,
+    /// hangs in about eight.
+    /// </summary>
+    /// <param name="hostId">The host id (the silo's name).</param>
+    /// <param name="siloPort">The silo port.</param>
+    /// <param name="gatewayPort">The gateway port.</param>
+    /// <param name="primary">The primary silo's endpoint (it keeps the membership table).</param>
+    /// <param name="clusterId">The Orleans cluster id.</param>
+    /// <param name="devices">Simulated devices.</param>
+    /// <param name="seed">The host's seed.</param>
+    /// <param name="loggers">Where the silo logs; nowhere when <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops the start.</param>
+    /// <returns>The started host.</returns>
+    public static async Task<IHost> StartHostSiloAsync(string hostId, int siloPort, int gatewayPort, IPEndPoint primary, string clusterId, int devices, int seed, ILoggerProvider? loggers, CancellationToken cancellationToken)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        if (loggers is not null)
+        {
+            builder.Logging.AddProvider(loggers);
+        }
+
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(siloPort, gatewayPort, primary, serviceId: ServiceId, clusterId: clusterId);
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = TimeSpan.FromSeconds(1);
+                o.NumMissedProbesLimit = 2;
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(5);
+                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+            });
+            silo.AddGpuHost(h =>
+            {
+                h.HostId = hostId;
+                h.ReportInterval = TimeSpan.FromMilliseconds(250);
+                h.ReapInterval = TimeSpan.FromMilliseconds(100);
+                h.Clustering = new GpuClusteringOptions
+                {
+                    BackendChoice = GpuBackendChoice.Simulated,
+                    SimulatedOptions = new SimulatedGpuBackendOptions { Profile = SimulatedClusterProfile.Homogeneous(devices), Seed = seed },
+                    RediscoveryInterval = null,
+                    Telemetry = new Telemetry.TelemetryOptions { PollInterval = TimeSpan.FromMilliseconds(250) },
+                };
+            });
+            silo.AddClusterGpuPool(null);
+        });
+        var host = builder.Build();
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            return host;
+        }
+        catch
+        {
+            host.Dispose();
             throw;
         }
     }
@@ -126,7 +171,7 @@ internal sealed class LoopbackCluster : IAsyncDisposable
         _silos.Clear();
     }
 
-    private static int[] FreePorts(int count)
+    internal static int[] FreePorts(int count)
     {
         var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
         try

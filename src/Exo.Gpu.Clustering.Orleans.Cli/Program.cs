@@ -6,4 +6,4 @@ Console.CancelKeyPress += (_, e) =>
     e.Cancel = true;
     stop.Cancel();
 };
-return await CliApp.RunAsync(args, Console.Out, Console.Error, stop.Token);
+return await ClusterCliApp.RunAsync(args, Console.Out, Console.Error, stop.Token);

@@ -12,7 +12,7 @@ public class CliTests
         using var output = new StringWriter();
         using var error = new StringWriter();
 
-        var exit = await CliApp.RunAsync(["simulate", "--hosts", "3", "--devices-per-host", "2", "--jobs", "40", "--seed", "7", "--json"], output, error, CancellationToken.None)
+        var exit = await ClusterCliApp.RunAsync(["simulate", "--hosts", "3", "--devices-per-host", "2", "--jobs", "40", "--seed", "7", "--json"], output, error, CancellationToken.None)
             .WaitAsync(TimeSpan.FromMinutes(2));
 
         exit.Should().Be(0, error.ToString());
@@ -37,7 +37,7 @@ public class CliTests
         using var output = new StringWriter();
         using var error = new StringWriter();
 
-        var exit = await CliApp.RunAsync(["simulate", name, value], output, error, CancellationToken.None);
+        var exit = await ClusterCliApp.RunAsync(["simulate", name, value], output, error, CancellationToken.None);
 
         exit.Should().Be(2);
         error.ToString().Should().StartWith($"exo-gpu-cluster: {message}");
@@ -48,7 +48,7 @@ public class CliTests
     {
         using var output = new StringWriter();
 
-        (await CliApp.RunAsync(["status", "--help"], output, TextWriter.Null, CancellationToken.None)).Should().Be(0);
+        (await ClusterCliApp.RunAsync(["status", "--help"], output, TextWriter.Null, CancellationToken.None)).Should().Be(0);
 
         output.ToString().Should().Contain("exo-gpu-cluster simulate").And.Contain("exo-gpu-cluster status");
     }

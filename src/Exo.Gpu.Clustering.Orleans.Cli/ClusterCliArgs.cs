@@ -3,22 +3,22 @@ using System.Globalization;
 namespace Exo.Gpu.Clustering.Orleans.Cli;
 
 /// <summary>Bad command-line input: exit code 2, the message names the argument.</summary>
-internal sealed class CliUsageException(string message) : Exception(message);
+internal sealed class ClusterUsageException(string message) : Exception(message);
 
 /// <summary>The options of one command: <c>--name value</c> pairs and <c>--flag</c> switches.</summary>
-internal sealed class CliArgs
+internal sealed class ClusterCliArgs
 {
     private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
 
-    public CliArgs(IReadOnlyList<string> args, IReadOnlySet<string> flags)
+    public ClusterCliArgs(IReadOnlyList<string> args, IReadOnlySet<string> flags)
     {
         for (var i = 0; i < args.Count; i++)
         {
             var name = args[i];
             if (!name.StartsWith("--", StringComparison.Ordinal))
             {
-                throw new CliUsageException($"unexpected argument '{name}'");
+                throw new ClusterUsageException($"unexpected argument '{name}'");
             }
 
             if (flags.Contains(name))
@@ -31,7 +31,7 @@ internal sealed class CliArgs
             }
             else
             {
-                throw new CliUsageException($"{name} needs a value");
+                throw new ClusterUsageException($"{name} needs a value");
             }
         }
     }
@@ -52,7 +52,13 @@ internal sealed class CliArgs
 
         return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
             ? value
-            : throw new CliUsageException($"{name} must be an integer from {min} to {max}, got '{text}'");
+            : throw new ClusterUsageException($"{name} must be an integer from {min} to {max}, got '{text}'");
+    }
+
+    public string Text(string name, string fallback)
+    {
+        _used.Add(name);
+        return _values.TryGetValue(name, out var text) && !string.IsNullOrWhiteSpace(text) ? text : fallback;
     }
 
     /// <summary>Throws for any option no command read.</summary>
@@ -60,7 +66,7 @@ internal sealed class CliArgs
     {
         foreach (var name in _values.Keys.Where(n => !_used.Contains(n)))
         {
-            throw new CliUsageException($"unknown option {name}");
+            throw new ClusterUsageException($"unknown option {name}");
         }
     }
 }

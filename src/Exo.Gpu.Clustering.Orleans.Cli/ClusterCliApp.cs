@@ -1,7 +1,7 @@
 namespace Exo.Gpu.Clustering.Orleans.Cli;
 
 /// <summary>The <c>exo-gpu-cluster</c> command line: exit 0 success, 1 invariants broken, 2 bad arguments, 3 no cluster.</summary>
-internal static class CliApp
+internal static class ClusterCliApp
 {
     public const string Usage = """
         exo-gpu-cluster: see and drive a GPU cluster on Microsoft Orleans
@@ -14,6 +14,8 @@ internal static class CliApp
               an oversubscribed device).
           exo-gpu-cluster serve [--hosts N] [--devices-per-host D] [--seed S] [--silo-port P] [--gateway G] [--seconds T]
               N simulated GPU hosts on loopback until Ctrl+C (or T seconds).
+          exo-gpu-cluster host --host-id ID --silo-port P --gateway G --primary-port P0 [--cluster-id C] [--devices-per-host D] [--seed S]
+              One simulated GPU host silo joining the loopback cluster whose primary silo listens on P0, until Ctrl+C.
           exo-gpu-cluster status [--gateway G] [--json]
               The cluster's hosts and devices, health and reservations (gateway 30000 by default).
           exo-gpu-cluster --help | help <command>
@@ -32,13 +34,14 @@ internal static class CliApp
             var rest = args[1..];
             return args[0] switch
             {
-                "simulate" => await SimulateCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "--json" }), output, error, cancellationToken).ConfigureAwait(false),
-                "status" => await StatusCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "--json" }), output, error, cancellationToken).ConfigureAwait(false),
-                "serve" => await ServeCommand.RunAsync(new CliArgs(rest, new HashSet<string>()), output, cancellationToken).ConfigureAwait(false),
-                _ => throw new CliUsageException($"unknown command '{args[0]}'"),
+                "simulate" => await ClusterSimulateCommand.RunAsync(new ClusterCliArgs(rest, new HashSet<string> { "--json" }), output, error, cancellationToken).ConfigureAwait(false),
+                "status" => await ClusterStatusCommand.RunAsync(new ClusterCliArgs(rest, new HashSet<string> { "--json" }), output, error, cancellationToken).ConfigureAwait(false),
+                "host" => await ClusterHostCommand.RunAsync(new ClusterCliArgs(rest, new HashSet<string>()), output, error, cancellationToken).ConfigureAwait(false),
+                "serve" => await ClusterServeCommand.RunAsync(new ClusterCliArgs(rest, new HashSet<string>()), output, cancellationToken).ConfigureAwait(false),
+                _ => throw new ClusterUsageException($"unknown command '{args[0]}'"),
             };
         }
-        catch (CliUsageException e)
+        catch (ClusterUsageException e)
         {
             await error.WriteLineAsync($"exo-gpu-cluster: {e.Message}\n\n{Usage}").ConfigureAwait(false);
             return 2;

@@ -1,9 +1,9 @@
 namespace Exo.Gpu.Clustering.Orleans.Cli;
 
 /// <summary><c>serve</c>: N simulated GPU hosts as silos on loopback until Ctrl+C (or <c>--seconds</c>), for <c>status</c> to see.</summary>
-internal static class ServeCommand
+internal static class ClusterServeCommand
 {
-    public static async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(ClusterCliArgs args, TextWriter output, CancellationToken cancellationToken)
     {
         var hosts = args.Int("--hosts", 3, 1, 16);
         var devices = args.Int("--devices-per-host", 2, 1, 16);

@@ -10,11 +10,11 @@ namespace Exo.Gpu.Clustering.Orleans.Cli;
 /// networking is not byte-deterministic; the invariants are: every job completes, granted = released + revoked +
 /// expired, and no device is oversubscribed (counted here, independently of what the hosts granted).
 /// </summary>
-internal static class SimulateCommand
+internal static class ClusterSimulateCommand
 {
     private const long GiB = 1L << 30;
 
-    public static async Task<int> RunAsync(CliArgs args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(ClusterCliArgs args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var hosts = args.Int("--hosts", 4, 2, 16);
         var devices = args.Int("--devices-per-host", 2, 1, 16);
@@ -80,13 +80,13 @@ internal static class SimulateCommand
         return 0;
     }
 
-    internal static List<Job> MakeJobs(int count, int seed, int maxGang)
+    internal static List<ClusterJob> MakeJobs(int count, int seed, int maxGang)
     {
         var random = new Random(seed);
         return [.. Enumerable.Range(0, count).Select(i =>
         {
             var gang = maxGang > 1 && random.Next(4) == 0;
-            return new Job(i, gang ? 2 : 1, random.Next(4, 41) * GiB, gang && random.Next(2) == 0 ? GangPlacement.Spread : GangPlacement.Pack, TimeSpan.FromMilliseconds(random.Next(50, 500)));
+            return new ClusterJob(i, gang ? 2 : 1, random.Next(4, 41) * GiB, gang && random.Next(2) == 0 ? GangPlacement.Spread : GangPlacement.Pack, TimeSpan.FromMilliseconds(random.Next(50, 500)));
         })];
     }
 
@@ -222,7 +222,7 @@ internal static class SimulateCommand
         return view.Hosts;
     }
 
-    internal sealed class Job(int id, int devices, long memoryBytes, GangPlacement placement, TimeSpan duration)
+    internal sealed class ClusterJob(int id, int devices, long memoryBytes, GangPlacement placement, TimeSpan duration)
     {
         public int Id { get; } = id;
 
@@ -240,11 +240,11 @@ internal static class SimulateCommand
     internal sealed record LostHost(string Id, int AfterJobsStarted, TimeSpan? DetectedAfter);
 
     /// <summary>The run's shared counters and the independent reservation ledger.</summary>
-    internal sealed class Run(List<Job> jobs, Dictionary<string, (string HostId, long TotalMemoryBytes)> devices)
+    internal sealed class Run(List<ClusterJob> jobs, Dictionary<string, (string HostId, long TotalMemoryBytes)> devices)
     {
-        public List<Job> Jobs { get; } = jobs;
+        public List<ClusterJob> Jobs { get; } = jobs;
 
-        public ConcurrentQueue<Job> Pending { get; } = new(jobs);
+        public ConcurrentQueue<ClusterJob> Pending { get; } = new(jobs);
 
         public ConcurrentDictionary<string, int> JobsRun { get; } = new(StringComparer.Ordinal);
 

@@ -6,9 +6,9 @@ using Microsoft.Extensions.Logging;
 namespace Exo.Gpu.Clustering.Orleans.Cli;
 
 /// <summary><c>status</c>: the cluster's hosts and devices, health and reservations, from the directory, as a table or JSON.</summary>
-internal static class StatusCommand
+internal static class ClusterStatusCommand
 {
-    public static async Task<int> RunAsync(CliArgs args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(ClusterCliArgs args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var gateway = args.Int("--gateway", 30000, 1, 65535);
         var json = args.Flag("--json");
