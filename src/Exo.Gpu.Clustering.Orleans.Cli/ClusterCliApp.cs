@@ -18,6 +18,8 @@ internal static class ClusterCliApp
               One simulated GPU host silo joining the loopback cluster whose primary silo listens on P0, until Ctrl+C.
           exo-gpu-cluster status [--gateway G] [--json]
               The cluster's hosts and devices, health and reservations (gateway 30000 by default).
+          exo-gpu-cluster bench [--hosts N] [--callers C] [--seconds T] [--max-ops M]
+              Cross-silo cluster lease acquire + release from an Orleans client: p50/p99 of the pair and throughput.
           exo-gpu-cluster --help | help <command>
         """;
 
@@ -36,6 +38,7 @@ internal static class ClusterCliApp
             {
                 "simulate" => await ClusterSimulateCommand.RunAsync(new ClusterCliArgs(rest, new HashSet<string> { "--json" }), output, error, cancellationToken).ConfigureAwait(false),
                 "status" => await ClusterStatusCommand.RunAsync(new ClusterCliArgs(rest, new HashSet<string> { "--json" }), output, error, cancellationToken).ConfigureAwait(false),
+                "bench" => await ClusterBenchCommand.RunAsync(new ClusterCliArgs(rest, new HashSet<string>()), output, cancellationToken).ConfigureAwait(false),
                 "host" => await ClusterHostCommand.RunAsync(new ClusterCliArgs(rest, new HashSet<string>()), output, error, cancellationToken).ConfigureAwait(false),
                 "serve" => await ClusterServeCommand.RunAsync(new ClusterCliArgs(rest, new HashSet<string>()), output, cancellationToken).ConfigureAwait(false),
                 _ => throw new ClusterUsageException($"unknown command '{args[0]}'"),

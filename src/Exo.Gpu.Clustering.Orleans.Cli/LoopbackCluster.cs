@@ -29,6 +29,9 @@ internal sealed class LoopbackCluster : IAsyncDisposable
     /// <summary>The first silo's gateway port (for <c>status --gateway</c>).</summary>
     public int GatewayPort { get; private set; }
 
+    /// <summary>Every silo's gateway port.</summary>
+    public IReadOnlyList<int> GatewayPorts { get; private set; } = [];
+
     /// <summary>The first silo's silo port: where the others (and <c>host --primary-port</c>) join.</summary>
     public int PrimaryPort { get; private set; }
 
@@ -60,6 +63,7 @@ internal sealed class LoopbackCluster : IAsyncDisposable
         var primary = new IPEndPoint(IPAddress.Loopback, ports[0]);
         cluster.GatewayPort = ports[1];
         cluster.PrimaryPort = ports[0];
+        cluster.GatewayPorts = [.. Enumerable.Range(0, hosts).Select(i => ports[(2 * i) + 1])];
         cluster.ClusterId = clusterId;
         try
         {

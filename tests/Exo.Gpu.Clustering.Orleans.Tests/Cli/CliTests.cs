@@ -28,6 +28,18 @@ public class CliTests
         root.GetProperty("perHost").GetArrayLength().Should().Be(3);
     }
 
+    [Fact]
+    public async Task Bench_SmallRun_ReportsPairsThroughputAndPercentiles()
+    {
+        using var output = new StringWriter();
+
+        var exit = await ClusterCliApp.RunAsync(["bench", "--hosts", "2", "--callers", "2", "--seconds", "1", "--max-ops", "40"], output, TextWriter.Null, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromMinutes(2));
+
+        exit.Should().Be(0);
+        output.ToString().Should().MatchRegex(@"^2 host silos \(loopback TCP\), 2 callers via a client, [0-9.]+ s: 40 acquire\+release pairs, [0-9]+/s; pair latency p50 [0-9.]+ ms, p99 [0-9.]+ ms");
+    }
+
     [Theory]
     [InlineData("--hosts", "1", "--hosts must be an integer from 2 to 16, got '1'")]
     [InlineData("--jobs", "x", "--jobs must be an integer from 1 to 100000, got 'x'")]
