@@ -28,7 +28,7 @@ internal sealed record BackendRequest(string Backend, string Profile, int? Devic
         args.Get("faults"),
         realDevicesOnly && !args.Has("backend"));
 
-    public SimulatedGpuBackendOptions ToSimulatedOptions(TimeProvider time)
+    public SimulatedGpuBackendOptions ToSimulatedOptions()
     {
         var count = DeviceCount ?? 8;
         SimulatedFaultPlan plan;
@@ -48,10 +48,10 @@ internal sealed record BackendRequest(string Backend, string Profile, int? Devic
 
         return new SimulatedGpuBackendOptions
         {
-            Profile = Profile == "heterogeneous" ? SimulatedClusterProfile.Heterogeneous(count) : SimulatedClusterProfile.Homogeneous(count),
+            DeviceCount = count,
+            Profile = Profile == "heterogeneous" ? SimulatedProfileKind.Heterogeneous : SimulatedProfileKind.Homogeneous,
             Seed = Seed,
-            TimeProvider = time,
-            FaultPlan = plan,
+            Faults = Faults,
         };
     }
 }
@@ -74,7 +74,7 @@ internal static class BackendChoice
         BackendRequest request, TimeProvider time, Func<string, string?> environment, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var simulated = request.ToSimulatedOptions(time); // validates --faults whatever the backend
+        var simulated = request.ToSimulatedOptions(); // validates --faults whatever the backend
         var choice = request.Backend switch
         {
             "nvml" => GpuBackendChoice.Nvml,
@@ -85,14 +85,13 @@ internal static class BackendChoice
         {
             NvmlLibraryPath = NonEmpty(environment(NvmlPathVariable)),
             CudaLibraryPath = NonEmpty(environment(CudaPathVariable)),
-            TimeProvider = time,
             CudaVisibleDevices = environment("CUDA_VISIBLE_DEVICES"),
             CudaDeviceOrder = environment("CUDA_DEVICE_ORDER") == "PCI_BUS_ID" ? CudaDeviceOrder.PciBusId : CudaDeviceOrder.FastestFirst,
         };
         GpuBackendSelection selection;
         try
         {
-            selection = await GpuBackendFactory.CreateAsync(choice, nvml, simulated, cancellationToken).ConfigureAwait(false);
+            selection = await GpuBackendFactory.CreateAsync(choice, nvml, simulated, time, null, cancellationToken).ConfigureAwait(false);
         }
         catch (GpuBackendUnavailableException e) when (request.RealDevicesOnly)
         {

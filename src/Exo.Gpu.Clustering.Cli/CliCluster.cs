@@ -1,12 +1,11 @@
 using System.Runtime.ExceptionServices;
 using Exo.Gpu.Clustering.Backends;
-using Exo.Gpu.Clustering.Telemetry;
 
 namespace Exo.Gpu.Clustering.Cli;
 
 /// <summary>
 /// How the commands reach the library: through its public front door only. <c>status</c> and <c>plan --by</c> read every
-/// device once (<see cref="GpuClusteringManager.ReadOnceAsync"/>); <c>select</c> and <c>watch</c> start a manager
+/// device once (<see cref="GpuClusteringManager.ReadOnceAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>); <c>select</c> and <c>watch</c> start a manager
 /// without its poller and read on demand.
 /// </summary>
 internal static class CliCluster
@@ -16,7 +15,7 @@ internal static class CliCluster
     {
         try
         {
-            return await GpuClusteringManager.ReadOnceAsync(Options(context, selection), cancellationToken).ConfigureAwait(false);
+            return await GpuClusteringManager.ReadOnceAsync(new GpuClusteringOptions(), Services(context, selection), cancellationToken).ConfigureAwait(false);
         }
         catch (GpuClusterStartException e)
         {
@@ -32,14 +31,14 @@ internal static class CliCluster
     public static async Task<GpuClusteringManager> StartOnDemandAsync(
         CliContext context, BackendSelection selection, Action<GpuClusteringOptions> configure, CancellationToken cancellationToken)
     {
-        var options = Options(context, selection);
+        var options = new GpuClusteringOptions();
         options.EnablePoller = false;
         options.RediscoveryInterval = null;
         options.KeepUnreadableDevices = true;
         configure(options);
         try
         {
-            return await GpuClusteringManager.StartAsync(options, cancellationToken).ConfigureAwait(false);
+            return await GpuClusteringManager.StartAsync(options, Services(context, selection), cancellationToken).ConfigureAwait(false);
         }
         catch (GpuClusterStartException e)
         {
@@ -47,12 +46,8 @@ internal static class CliCluster
         }
     }
 
-    private static GpuClusteringOptions Options(CliContext context, BackendSelection selection)
-    {
-        var options = new GpuClusteringOptions { TimeProvider = context.Time, Telemetry = new TelemetryOptions() };
-        options.Backends.Add(selection.Backend);
-        return options;
-    }
+    private static GpuClusteringServices Services(CliContext context, BackendSelection selection) =>
+        new() { TimeProvider = context.Time, Backends = { selection.Backend } };
 
     /// <summary>A failed discovery is the backend's error (exit code 3 with its message); an empty one is "no device".</summary>
     private static CliNoDeviceException Translate(GpuClusterStartException e, BackendSelection selection)

@@ -123,13 +123,13 @@ internal sealed class LoopbackCluster : IAsyncDisposable
                 h.HostId = hostId;
                 h.ReportInterval = TimeSpan.FromMilliseconds(250);
                 h.ReapInterval = TimeSpan.FromMilliseconds(100);
-                h.Clustering = new GpuClusteringOptions
-                {
-                    BackendChoice = GpuBackendChoice.Simulated,
-                    SimulatedOptions = new SimulatedGpuBackendOptions { Profile = SimulatedClusterProfile.Homogeneous(devices), Seed = seed },
-                    RediscoveryInterval = null,
-                    Telemetry = new Telemetry.TelemetryOptions { PollInterval = TimeSpan.FromMilliseconds(250) },
-                };
+            });
+            silo.Services.AddGpuClustering(o =>
+            {
+                o.BackendChoice = GpuBackendChoice.Simulated;
+                o.SimulatedOptions = new SimulatedGpuBackendOptions { DeviceCount = devices, Seed = seed };
+                o.RediscoveryInterval = null;
+                o.Telemetry.PollInterval = TimeSpan.FromMilliseconds(250);
             });
             silo.AddClusterGpuPool(null);
         });
@@ -152,7 +152,15 @@ internal sealed class LoopbackCluster : IAsyncDisposable
         var index = _silos.FindIndex(s => s.HostId == hostId);
         var (_, host) = _silos[index];
         _silos.RemoveAt(index);
-        await host.StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        try
+        {
+            await host.StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The hosting add-on reports the cancelled wait for the manager's drain; the silo is stopped all the same.
+        }
+
         host.Dispose();
     }
 

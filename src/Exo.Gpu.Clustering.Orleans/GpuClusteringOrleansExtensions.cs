@@ -13,13 +13,15 @@ namespace Orleans.Hosting;
 public static class GpuClusteringOrleansExtensions
 {
     /// <summary>
-    /// Makes this silo a GPU host: it starts its own <see cref="Exo.Gpu.Clustering.GpuClusteringManager"/> (the only
-    /// arbiter of its devices) before the silo becomes active, is refused at start when another live silo holds its
-    /// host id, fronts its manager with a host grain pinned to it, reports to the directory every interval, and revokes
-    /// every lease when it stops or sees itself declared dead. Also registers the host placement.
+    /// Makes this silo a GPU host over its own <see cref="Exo.Gpu.Clustering.GpuClusteringManager"/> (the only arbiter
+    /// of its devices), registered through the hosting add-on's <c>AddGpuClustering</c> (call it with a configuration
+    /// section or a delegate to configure the manager; this adds it with its defaults when absent): the manager starts
+    /// before the silo and drains after it. The host is refused at start when another live silo holds its host id,
+    /// fronts its manager with a host grain pinned to it, reports to the directory every interval, and revokes every
+    /// lease when it stops or sees itself declared dead. Also registers the host placement.
     /// </summary>
     /// <param name="builder">The silo builder.</param>
-    /// <param name="configure">Sets the host's options (host id, report interval, the manager's options).</param>
+    /// <param name="configure">Sets the host's options (host id, report interval, lease bounds).</param>
     /// <returns>The builder.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> is <see langword="null"/>.</exception>
     public static ISiloBuilder AddGpuHost(this ISiloBuilder builder, Action<GpuHostOptions>? configure = null)
@@ -39,6 +41,7 @@ public static class GpuClusteringOrleansExtensions
                 silo.SiloName = id;
             }
         });
+        builder.Services.AddGpuClustering(static _ => { }); // idempotent: keeps what the application registered
         builder.Services.TryAddSingleton<GpuHostRuntime>();
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<GpuHostRuntime>());
         AddPlacement(builder);

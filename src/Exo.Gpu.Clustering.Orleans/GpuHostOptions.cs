@@ -2,7 +2,8 @@ namespace Exo.Gpu.Clustering.Orleans;
 
 /// <summary>
 /// Settings of a GPU host silo: its host id, how often it reports to the directory, the longest lease TTL it grants,
-/// how often it reaps expired leases, and the options of its own <see cref="GpuClusteringManager"/>.
+/// and how often it reaps expired leases. The host's own <see cref="GpuClusteringManager"/> is configured with the
+/// hosting add-on's <c>services.AddGpuClustering(...)</c> (a configuration section or a delegate).
 /// </summary>
 public sealed class GpuHostOptions
 {
@@ -37,9 +38,6 @@ public sealed class GpuHostOptions
     /// <summary>How many ended request ids the host remembers, so a late retry or release is answered truthfully (65,536 by default; 1 to 16,777,216).</summary>
     public int EndedRetention { get; set; } = DefaultEndedRetention;
 
-    /// <summary>The options of the host's own manager, the only arbiter of its devices (a simulated cluster, unless a driver is found, by default).</summary>
-    public GpuClusteringOptions Clustering { get; set; } = new();
-
     /// <summary>Every problem of these settings, each naming its property; empty when they are valid.</summary>
     /// <returns>The problems, in property order.</returns>
     public IReadOnlyList<string> Validate()
@@ -68,11 +66,6 @@ public sealed class GpuHostOptions
         if (EndedRetention is < 1 or > 16_777_216)
         {
             errors.Add($"{nameof(EndedRetention)} must be 1 to 16777216, got {EndedRetention}");
-        }
-
-        if (Clustering is null)
-        {
-            errors.Add($"{nameof(Clustering)} must not be null");
         }
 
         return errors;

@@ -4,7 +4,7 @@ using Exo.Gpu.Clustering.Telemetry;
 namespace Exo.Gpu.Clustering;
 
 /// <summary>
-/// Every device of a host read once, from <see cref="GpuClusteringManager.ReadOnceAsync"/>: the library's answer to
+/// Every device of a host read once, from <see cref="GpuClusteringManager.ReadOnceAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>: the library's answer to
 /// one <c>nvidia-smi</c> call. Immutable; nothing keeps running behind it.
 /// </summary>
 public sealed class GpuClusterSnapshot

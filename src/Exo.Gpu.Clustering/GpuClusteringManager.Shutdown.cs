@@ -47,7 +47,7 @@ public sealed partial class GpuClusteringManager
             if (start is null)
             {
                 // Never started: the given backends are still the manager's to dispose.
-                await DisposeGivenAsync(_options, _logger).ConfigureAwait(false);
+                await DisposeGivenAsync(_options, _services, _logger).ConfigureAwait(false);
             }
             else
             {

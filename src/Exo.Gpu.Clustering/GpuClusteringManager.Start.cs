@@ -1,7 +1,6 @@
 using System.Globalization;
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Backends.Nvml;
-using Exo.Gpu.Clustering.Backends.Simulated;
 using Exo.Gpu.Clustering.Devices;
 using Exo.Gpu.Clustering.Scheduling;
 using Exo.Gpu.Clustering.Telemetry;
@@ -13,27 +12,43 @@ namespace Exo.Gpu.Clustering;
 public sealed partial class GpuClusteringManager
 {
     /// <summary>
+    /// Creates and starts a cluster on the system clock, without logging, over the backend made from
+    /// <see cref="GpuClusteringOptions.BackendChoice"/>. See <see cref="StartAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="options">The settings; defaults (automatic backend) when <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>The running manager.</returns>
+    /// <exception cref="ArgumentException">The options are invalid; the message lists every problem.</exception>
+    /// <exception cref="GpuClusterStartException">A step failed (<see cref="GpuClusterStartException.Step"/>), as for <see cref="StartAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>.</exception>
+    /// <exception cref="OperationCanceledException">The token fired.</exception>
+#pragma warning disable RS0026 // The token is optional on both overloads; they differ by the required services, so no call is ambiguous.
+    public static Task<GpuClusteringManager> StartAsync(GpuClusteringOptions? options = null, CancellationToken cancellationToken = default) =>
+        StartAsync(options, null, cancellationToken);
+
+    /// <summary>
     /// Creates and starts a cluster: makes or takes the backends, discovers devices and takes a first reading of each,
     /// then starts the telemetry collector, the selector, the poller and rediscovery. If any step fails, everything
     /// started so far is stopped and disposed (the given backends too) before the exception is thrown.
     /// </summary>
-    /// <param name="options">The settings; defaults (automatic backend) when <see langword="null"/>. Taken over: the manager owns <see cref="GpuClusteringOptions.Backends"/>.</param>
+    /// <param name="options">The settings; defaults (automatic backend) when <see langword="null"/>.</param>
+    /// <param name="services">The clock, logger factory, meter factory and backends; defaults when <see langword="null"/>. Taken over: the manager owns <see cref="GpuClusteringServices.Backends"/>, even when the options are invalid.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <returns>The running manager.</returns>
-    /// <exception cref="ArgumentException">The options are invalid; the message lists every problem.</exception>
+    /// <exception cref="ArgumentException">The options or the services are invalid; the message lists every problem.</exception>
     /// <exception cref="GpuClusterStartException">A step failed (<see cref="GpuClusterStartException.Step"/>): the backend could not be made, discovery failed, did not finish within <see cref="GpuClusteringOptions.DiscoveryTimeout"/> (inner <see cref="TimeoutException"/>) or found no usable device, or a device's first reading failed under <see cref="GpuClusteringOptions.StrictStart"/>. The clean-up before it is thrown takes at most <see cref="GpuClusteringOptions.StopTimeout"/>.</exception>
     /// <exception cref="OperationCanceledException">The token fired.</exception>
-    public static async Task<GpuClusteringManager> StartAsync(GpuClusteringOptions? options = null, CancellationToken cancellationToken = default)
+    public static async Task<GpuClusteringManager> StartAsync(GpuClusteringOptions? options, GpuClusteringServices? services, CancellationToken cancellationToken = default)
+#pragma warning restore RS0026
     {
         GpuClusteringManager manager;
         try
         {
-            manager = new GpuClusteringManager(options);
+            manager = new GpuClusteringManager(options, services);
         }
         catch (ArgumentException)
         {
             // The short path takes the backends over whatever happens, as it always has.
-            await DisposeGivenAsync(options!, NullLogger.Instance).ConfigureAwait(false);
+            await DisposeGivenAsync(options, services, NullLogger.Instance).ConfigureAwait(false);
             throw;
         }
 
@@ -72,43 +87,66 @@ public sealed partial class GpuClusteringManager
     }
 
     /// <summary>
-    /// Discovers every device and reads each once, then stops: the library's answer to one <c>nvidia-smi</c> call.
-    /// Health is judged with the telemetry rules (temperature, power, ECC, hardware slowdown) as a running cluster
-    /// judges its first reading; nothing keeps running afterwards.
+    /// Discovers every device and reads each once, then stops, on the system clock and without logging. See
+    /// <see cref="ReadOnceAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>.
     /// </summary>
-    /// <param name="options">The backend and telemetry settings; defaults (automatic backend) when <see langword="null"/>.
-    /// Its backends are taken over and disposed before this returns. The poller, rediscovery and selector settings are not used.</param>
+    /// <param name="options">The backend and telemetry settings; defaults (automatic backend) when <see langword="null"/>.</param>
     /// <param name="cancellationToken">Cancels the reading.</param>
     /// <returns>Every device discovered, each with its reading (or why it has none), in discovery order; no device when discovery found none.</returns>
     /// <exception cref="ArgumentException">The options are invalid; the message lists every problem.</exception>
     /// <exception cref="GpuClusterStartException">The backend could not be made, or discovery failed or did not finish within <see cref="GpuClusteringOptions.DiscoveryTimeout"/> (<see cref="GpuClusterStartException.Step"/>).</exception>
     /// <exception cref="OperationCanceledException">The token fired.</exception>
-    public static async Task<GpuClusterSnapshot> ReadOnceAsync(GpuClusteringOptions? options = null, CancellationToken cancellationToken = default)
+#pragma warning disable RS0026 // The token is optional on both overloads; they differ by the required services, so no call is ambiguous.
+    public static Task<GpuClusterSnapshot> ReadOnceAsync(GpuClusteringOptions? options = null, CancellationToken cancellationToken = default) =>
+        ReadOnceAsync(options, null, cancellationToken);
+
+    /// <summary>
+    /// Discovers every device and reads each once, then stops: the library's answer to one <c>nvidia-smi</c> call.
+    /// Health is judged with the telemetry rules (temperature, power, ECC, hardware slowdown) as a running cluster
+    /// judges its first reading; nothing keeps running afterwards.
+    /// </summary>
+    /// <param name="options">The backend and telemetry settings; defaults (automatic backend) when <see langword="null"/>.
+    /// The poller, rediscovery and selector settings are not used.</param>
+    /// <param name="services">The clock, logger factory, meter factory and backends; defaults when <see langword="null"/>.
+    /// Its backends are taken over and disposed before this returns.</param>
+    /// <param name="cancellationToken">Cancels the reading.</param>
+    /// <returns>Every device discovered, each with its reading (or why it has none), in discovery order; no device when discovery found none.</returns>
+    /// <exception cref="ArgumentException">The options or the services are invalid; the message lists every problem.</exception>
+    /// <exception cref="GpuClusterStartException">The backend could not be made, or discovery failed or did not finish within <see cref="GpuClusteringOptions.DiscoveryTimeout"/> (<see cref="GpuClusterStartException.Step"/>).</exception>
+    /// <exception cref="OperationCanceledException">The token fired.</exception>
+    public static async Task<GpuClusterSnapshot> ReadOnceAsync(GpuClusteringOptions? options, GpuClusteringServices? services, CancellationToken cancellationToken = default)
+#pragma warning restore RS0026
     {
         options ??= new GpuClusteringOptions();
-        var errors = options.Validate();
-        if (errors.Count > 0)
+        services ??= new GpuClusteringServices();
+        try
         {
-            await DisposeGivenAsync(options, NullLogger.Instance).ConfigureAwait(false);
-            throw new ArgumentException("Invalid GPU cluster options: " + string.Join(" ", errors), nameof(options));
+            ThrowIfInvalid(options, services);
+        }
+        catch (ArgumentException)
+        {
+            await DisposeGivenAsync(options, services, NullLogger.Instance).ConfigureAwait(false);
+            throw;
         }
 
-        var logger = (ILogger?)options.LoggerFactory?.CreateLogger<GpuClusteringManager>() ?? NullLogger.Instance;
-        var cleanup = NewCleanup(options);
+        services = services.Freeze();
+        var time = services.TimeProvider;
+        var logger = (ILogger?)services.LoggerFactory?.CreateLogger<GpuClusteringManager>() ?? NullLogger.Instance;
+        var cleanup = NewCleanup(services.Backends);
         var step = GpuClusterStartStep.Backend;
         try
         {
-            var (backend, fallback) = await MakeBackendAsync(options, logger, cleanup, cancellationToken).ConfigureAwait(false);
+            var (backend, fallback) = await MakeBackendAsync(options, services, logger, cleanup, cancellationToken).ConfigureAwait(false);
             step = GpuClusterStartStep.Discovery;
-            var readings = await DiscoverAndReadAsync(backend, options, cancellationToken).ConfigureAwait(false);
+            var readings = await DiscoverAndReadAsync(backend, options, time, cancellationToken).ConfigureAwait(false);
             if (readings.Count == 0)
             {
-                var none = new ClusterTelemetry(0, 0, 0, 0, 0, null, null, null, options.TimeProvider.GetUtcNow());
+                var none = new ClusterTelemetry(0, 0, 0, 0, 0, null, null, null, time.GetUtcNow());
                 return new GpuClusterSnapshot(backend.Kind, fallback, [], [], none);
             }
 
             step = GpuClusterStartStep.Telemetry;
-            var collector = new TelemetryCollector(readings.Select(r => r.Device), options.Telemetry, options.TimeProvider, options.LoggerFactory, options.MeterFactory);
+            var collector = new TelemetryCollector(readings.Select(r => r.Device), options.Telemetry, time, services.LoggerFactory, services.MeterFactory);
             cleanup.Push(collector.DisposeAsync);
             RecordFirstReadings(collector, readings);
             return new GpuClusterSnapshot(
@@ -124,32 +162,32 @@ public sealed partial class GpuClusteringManager
         }
         finally
         {
-            await DisposeAllAsync(cleanup, logger, options.StopTimeout, options.TimeProvider).ConfigureAwait(false);
+            await DisposeAllAsync(cleanup, logger, options.StopTimeout, time).ConfigureAwait(false);
         }
     }
 
     /// <summary>Runs the start and completes <paramref name="started"/>; a failure stops the manager.</summary>
     private async Task RunStartAsync(TaskCompletionSource started, CancellationToken cancellationToken)
     {
-        var cleanup = NewCleanup(_options);
+        var cleanup = NewCleanup(_givenBackends);
         var step = GpuClusterStartStep.Backend;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
         try
         {
             var token = linked.Token;
-            var (backend, fallback) = await MakeBackendAsync(_options, _logger, cleanup, token).ConfigureAwait(false);
+            var (backend, fallback) = await MakeBackendAsync(_options, _services, _logger, cleanup, token).ConfigureAwait(false);
 
             step = GpuClusterStartStep.Discovery;
-            var readings = await DiscoverAndReadAsync(backend, _options, token).ConfigureAwait(false);
+            var readings = await DiscoverAndReadAsync(backend, _options, _time, token).ConfigureAwait(false);
             var admitted = Admit(readings, _options, _logger, NoDeviceReason(backend));
 
             step = GpuClusterStartStep.Telemetry;
-            var collector = new TelemetryCollector(admitted.Select(r => r.Device), _options.Telemetry, _time, _options.LoggerFactory, _options.MeterFactory);
+            var collector = new TelemetryCollector(admitted.Select(r => r.Device), _options.Telemetry, _time, _services.LoggerFactory, _services.MeterFactory);
             cleanup.Push(collector.DisposeAsync);
             RecordFirstReadings(collector, admitted);
 
             step = GpuClusterStartStep.Selector;
-            var selector = new DeviceSelector(collector, _options.Selector, _time, _options.LoggerFactory?.CreateLogger<DeviceSelector>());
+            var selector = new DeviceSelector(collector, _options.Selector, _time, _services.LoggerFactory?.CreateLogger<DeviceSelector>());
             cleanup.Push(selector.DisposeAsync);
 
             step = GpuClusterStartStep.Poller;
@@ -203,41 +241,42 @@ public sealed partial class GpuClusteringManager
     }
 
     /// <summary>The cleanup stack of a start: it begins with the given backends, which the manager owns from the start.</summary>
-    private static Stack<Func<ValueTask>> NewCleanup(GpuClusteringOptions options)
+    private static Stack<Func<ValueTask>> NewCleanup(IEnumerable<IGpuBackend> given)
     {
         var cleanup = new Stack<Func<ValueTask>>();
-        foreach (var given in options.Backends.Where(b => b is not null).Distinct())
+        foreach (var backend in given.Where(b => b is not null).Distinct())
         {
-            cleanup.Push(given.DisposeAsync);
+            cleanup.Push(backend.DisposeAsync);
         }
 
         return cleanup;
     }
 
-    /// <summary>Disposes the backends given in <paramref name="options"/> (a start that failed before it took them over).</summary>
-    private static async ValueTask DisposeGivenAsync(GpuClusteringOptions? options, ILogger logger)
+    /// <summary>Disposes the backends given in <paramref name="services"/> (a start that failed before it took them over).</summary>
+    private static async ValueTask DisposeGivenAsync(GpuClusteringOptions? options, GpuClusteringServices? services, ILogger logger)
     {
-        if (options is not null)
+        if (services?.Backends is { } backends)
         {
-            // Options that failed validation may hold any stop timeout and clock: the defaults bound this clean-up then.
-            var valid = options.StopTimeout >= TimeSpan.Zero && options.StopTimeout <= GpuClusteringOptions.MaxStopTimeout;
+            // Options that failed validation may hold any stop timeout: the default bounds this clean-up then.
+            var stop = options?.StopTimeout ?? GpuClusteringOptions.DefaultStopTimeout;
+            var valid = stop >= TimeSpan.Zero && stop <= GpuClusteringOptions.MaxStopTimeout;
             await DisposeAllAsync(
-                NewCleanup(options),
+                NewCleanup(backends),
                 logger,
-                valid ? options.StopTimeout : GpuClusteringOptions.DefaultStopTimeout,
-                options.TimeProvider ?? TimeProvider.System).ConfigureAwait(false);
+                valid ? stop : GpuClusteringOptions.DefaultStopTimeout,
+                services.TimeProvider ?? TimeProvider.System).ConfigureAwait(false);
         }
     }
 
     /// <summary>The given backends, or one made from <see cref="GpuClusteringOptions.BackendChoice"/>, as one backend.</summary>
     private static async Task<(CompositeGpuBackend Backend, string? FallbackReason)> MakeBackendAsync(
-        GpuClusteringOptions options, ILogger logger, Stack<Func<ValueTask>> cleanup, CancellationToken cancellationToken)
+        GpuClusteringOptions options, GpuClusteringServices services, ILogger logger, Stack<Func<ValueTask>> cleanup, CancellationToken cancellationToken)
     {
-        var backends = options.Backends.ToList();
+        var backends = services.Backends.ToList();
         string? fallback = null;
         if (backends.Count == 0)
         {
-            var selection = await CreateBackendAsync(options, cancellationToken).ConfigureAwait(false);
+            var selection = await CreateBackendAsync(options, services, cancellationToken).ConfigureAwait(false);
             cleanup.Push(selection.Backend.DisposeAsync);
             backends.Add(selection.Backend);
             fallback = selection.FallbackReason;
@@ -252,7 +291,7 @@ public sealed partial class GpuClusteringManager
             Strict = options.StrictStart,
             DiscoveryFailed = (b, e) => ManagerLog.BackendDiscoveryFailed(logger, b.Kind, e),
             DiscoveryTimeout = options.DiscoveryTimeout,
-            Time = options.TimeProvider,
+            Time = services.TimeProvider,
         };
         return (composite, fallback);
     }
@@ -263,12 +302,12 @@ public sealed partial class GpuClusteringManager
     /// does not finish is abandoned (a backend it makes later is disposed).
     /// </summary>
     /// <exception cref="TimeoutException">The probe did not finish in time.</exception>
-    private static async Task<GpuBackendSelection> CreateBackendAsync(GpuClusteringOptions options, CancellationToken cancellationToken)
+    private static async Task<GpuBackendSelection> CreateBackendAsync(GpuClusteringOptions options, GpuClusteringServices services, CancellationToken cancellationToken)
     {
-        var simulated = options.SimulatedOptions ?? new SimulatedGpuBackendOptions { TimeProvider = options.TimeProvider };
-        using var timer = new CancellationTokenSource(options.DiscoveryTimeout, options.TimeProvider);
+        using var timer = new CancellationTokenSource(options.DiscoveryTimeout, services.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
-        var creation = GpuBackendFactory.CreateAsync(options.BackendChoice, options.NvmlOptions, simulated, linked.Token).AsTask();
+        var creation = GpuBackendFactory.CreateAsync(
+            options.BackendChoice, options.NvmlOptions, options.SimulatedOptions, services.TimeProvider, services.LoggerFactory, linked.Token).AsTask();
         try
         {
             return await creation.WaitAsync(linked.Token).ConfigureAwait(false);
@@ -292,13 +331,14 @@ public sealed partial class GpuClusteringManager
     }
 
     /// <summary>Discovers the devices and reads each once, all at once (each reading bounded by the sample timeout).</summary>
-    private static async Task<IReadOnlyList<FirstReading>> DiscoverAndReadAsync(CompositeGpuBackend backend, GpuClusteringOptions options, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<FirstReading>> DiscoverAndReadAsync(
+        CompositeGpuBackend backend, GpuClusteringOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
         var found = await backend.DiscoverAsync(cancellationToken).ConfigureAwait(false);
         var probes = new Task<ProbeResult>[found.Count];
         for (var i = 0; i < found.Count; i++)
         {
-            probes[i] = DeviceProbe.ReadAsync(backend, found[i], options.Telemetry.SampleTimeout, options.TimeProvider, cancellationToken).AsTask();
+            probes[i] = DeviceProbe.ReadAsync(backend, found[i], options.Telemetry.SampleTimeout, time, cancellationToken).AsTask();
         }
 
         var results = await Task.WhenAll(probes).ConfigureAwait(false);

@@ -15,9 +15,10 @@ namespace Exo.Gpu.Clustering;
 /// <remarks>
 /// <para><b>Creating one.</b> <see cref="StartAsync(GpuClusteringOptions?, CancellationToken)"/> creates and starts a
 /// manager in one call. A host that builds its services synchronously (dependency injection) constructs it with
-/// <see cref="GpuClusteringManager(GpuClusteringOptions?)"/>, which only checks the options, and starts it later with
+/// <see cref="GpuClusteringManager(GpuClusteringOptions?, GpuClusteringServices?)"/>, which only checks the options and
+/// the services (clock, logging, metrics, backends: <see cref="GpuClusteringServices"/>), and starts it later with
 /// <see cref="StartAsync(CancellationToken)"/>; until then every operation throws
-/// <see cref="InvalidOperationException"/>. <see cref="ReadOnceAsync"/> discovers and reads every device once without
+/// <see cref="InvalidOperationException"/>. <see cref="ReadOnceAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/> discovers and reads every device once without
 /// keeping anything running (one <c>nvidia-smi</c> call). Every member is thread safe.</para>
 /// <para><b>Without the poller.</b> With <see cref="GpuClusteringOptions.EnablePoller"/> off, readings move only when
 /// the caller asks (<see cref="RefreshTelemetryAsync"/>); the backend's events (lost devices, critical Xids, ECC
@@ -53,7 +54,10 @@ public sealed partial class GpuClusteringManager : IAsyncDisposable
     /// <summary>The settings, checked by the constructor and read by the start.</summary>
     private readonly GpuClusteringOptions _options;
 
-    /// <summary>The backends given in the options (owned from construction: disposed by the start's rollback or by shutdown).</summary>
+    /// <summary>The services, copied at construction.</summary>
+    private readonly GpuClusteringServices _services;
+
+    /// <summary>The backends given in the services (owned from construction: disposed by the start's rollback or by shutdown).</summary>
     private readonly IGpuBackend[] _givenBackends;
 
     /// <summary>The clock of every timer.</summary>
@@ -90,24 +94,24 @@ public sealed partial class GpuClusteringManager : IAsyncDisposable
     private int _state;
 
     /// <summary>
-    /// Creates a manager without starting it: checks the options and takes over <see cref="GpuClusteringOptions.Backends"/>
-    /// (disposed when the manager stops, or when its start fails). Nothing is discovered until <see cref="StartAsync(CancellationToken)"/>.
+    /// Creates a manager without starting it: checks the options and the services and takes over
+    /// <see cref="GpuClusteringServices.Backends"/> (disposed when the manager stops, or when its start fails). Nothing
+    /// is discovered until <see cref="StartAsync(CancellationToken)"/>. Synchronous and free of I/O, so a dependency
+    /// injection container can build it.
     /// </summary>
     /// <param name="options">The settings; defaults (automatic backend) when <see langword="null"/>. Do not change them afterwards.</param>
-    /// <exception cref="ArgumentException">The options are invalid; the message lists every problem (nothing is taken over).</exception>
-    public GpuClusteringManager(GpuClusteringOptions? options = null)
+    /// <param name="services">The clock, logger factory, meter factory and backends; defaults (system clock, no logging, the backend made from <see cref="GpuClusteringOptions.BackendChoice"/>) when <see langword="null"/>. Read once, here.</param>
+    /// <exception cref="ArgumentException">The options or the services are invalid; the message lists every problem (nothing is taken over).</exception>
+    public GpuClusteringManager(GpuClusteringOptions? options = null, GpuClusteringServices? services = null)
     {
         options ??= new GpuClusteringOptions();
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException("Invalid GPU cluster options: " + string.Join(" ", errors), nameof(options));
-        }
-
+        services ??= new GpuClusteringServices();
+        ThrowIfInvalid(options, services);
         _options = options;
-        _givenBackends = [.. options.Backends];
-        _time = options.TimeProvider;
-        _logger = (ILogger?)options.LoggerFactory?.CreateLogger<GpuClusteringManager>() ?? NullLogger.Instance;
+        _services = services.Freeze();
+        _givenBackends = [.. _services.Backends];
+        _time = _services.TimeProvider;
+        _logger = (ILogger?)_services.LoggerFactory?.CreateLogger<GpuClusteringManager>() ?? NullLogger.Instance;
     }
 
     /// <summary>Raised when a device joins the cluster: found by a later discovery, or back after being lost (with a fresh history).</summary>
@@ -258,6 +262,20 @@ public sealed partial class GpuClusteringManager : IAsyncDisposable
         {
             linked.Dispose();
             Exit();
+        }
+    }
+
+    /// <summary>Throws one exception listing every problem with the options and the services.</summary>
+    /// <exception cref="ArgumentException">There is a problem; the parameter named is the first object that has one.</exception>
+    private static void ThrowIfInvalid(GpuClusteringOptions options, GpuClusteringServices services)
+    {
+        var optionErrors = options.Errors();
+        var serviceErrors = services.Validate();
+        if (optionErrors.Count > 0 || serviceErrors.Count > 0)
+        {
+            throw new ArgumentException(
+                "Invalid GPU cluster options: " + string.Join(" ", optionErrors.Concat(serviceErrors)),
+                optionErrors.Count > 0 ? nameof(options) : nameof(services));
         }
     }
 

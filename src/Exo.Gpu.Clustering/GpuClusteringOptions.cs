@@ -1,10 +1,8 @@
-using System.Diagnostics.Metrics;
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Backends.Nvml;
 using Exo.Gpu.Clustering.Backends.Simulated;
 using Exo.Gpu.Clustering.Scheduling;
 using Exo.Gpu.Clustering.Telemetry;
-using Microsoft.Extensions.Logging;
 
 namespace Exo.Gpu.Clustering;
 
@@ -12,7 +10,8 @@ namespace Exo.Gpu.Clustering;
 /// Settings of a <see cref="GpuClusteringManager"/>: plain settable properties, bindable from configuration (keys follow
 /// the property paths, <c>Selector:MaxLeasesPerDevice</c>). Validated once, when the manager starts, with the nested
 /// options: one <see cref="ArgumentException"/> lists every invalid value by its path
-/// (<c>Selector.MaxLeasesPerDevice must be at least 1, or null for no limit; it is 0.</c>).
+/// (<c>Selector.MaxLeasesPerDevice must be at least 1, or null for no limit; it is 0.</c>). Only data: the services
+/// (clock, logging, metrics, backends) are given apart, in <see cref="GpuClusteringServices"/>.
 /// </summary>
 public sealed class GpuClusteringOptions
 {
@@ -41,13 +40,7 @@ public sealed class GpuClusteringOptions
     public static readonly TimeSpan MaxStopTimeout = TimeSpan.FromHours(1);
 
     /// <summary>
-    /// The backends whose devices form the cluster; the manager owns them and disposes them when it stops (or when
-    /// its start fails). When empty, the manager makes one from <see cref="BackendChoice"/>.
-    /// </summary>
-    public IList<IGpuBackend> Backends { get; } = new List<IGpuBackend>();
-
-    /// <summary>
-    /// The backend made when <see cref="Backends"/> is empty; <see cref="GpuBackendChoice.Auto"/> by default (NVML when
+    /// The backend made when <see cref="GpuClusteringServices.Backends"/> is empty; <see cref="GpuBackendChoice.Auto"/> by default (NVML when
     /// it works, else the simulated cluster, with a Warning in the log and the reason in
     /// <see cref="GpuClusteringManager.BackendFallbackReason"/>). A host that expects GPUs sets
     /// <see cref="GpuBackendChoice.Nvml"/>: then a host without a usable driver fails to start instead of scheduling
@@ -58,7 +51,7 @@ public sealed class GpuClusteringOptions
     /// <summary>Settings of the NVML backend made from <see cref="BackendChoice"/>; defaults when <see langword="null"/>.</summary>
     public NvmlGpuBackendOptions? NvmlOptions { get; set; }
 
-    /// <summary>Settings of the simulated backend made from <see cref="BackendChoice"/>; defaults when <see langword="null"/> (its clock is <see cref="TimeProvider"/>).</summary>
+    /// <summary>Settings of the simulated backend made from <see cref="BackendChoice"/>; defaults when <see langword="null"/> (its clock is <see cref="GpuClusteringServices.TimeProvider"/>).</summary>
     public SimulatedGpuBackendOptions? SimulatedOptions { get; set; }
 
     /// <summary>Telemetry history, staleness, health rules and the poll cadence.</summary>
@@ -83,9 +76,9 @@ public sealed class GpuClusteringOptions
     public TimeSpan DrainTimeout { get; set; } = DefaultDrainTimeout;
 
     /// <summary>
-    /// How long one backend's discovery may take, on <see cref="TimeProvider"/>'s clock: at the start (and the NVML
+    /// How long one backend's discovery may take, on the manager's clock (<see cref="GpuClusteringServices.TimeProvider"/>): at the start (and the NVML
     /// probe of <see cref="GpuBackendChoice.Auto"/>), in <see cref="GpuClusteringManager.RediscoverAsync"/> and periodic
-    /// rediscovery, and in <see cref="GpuClusteringManager.ReadOnceAsync"/>. When it passes, the discovery's token fires
+    /// rediscovery, and in <see cref="GpuClusteringManager.ReadOnceAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>. When it passes, the discovery's token fires
     /// and the manager stops waiting for it, even if the backend ignores its token (the call is abandoned): the start
     /// fails (<see cref="GpuClusterStartException"/>, inner <see cref="TimeoutException"/>), a rediscovery throws
     /// <see cref="GpuBackendUnavailableException"/>, and with several backends (not <see cref="StrictStart"/>) only that
@@ -96,10 +89,10 @@ public sealed class GpuClusteringOptions
     /// <summary>
     /// How long shutdown waits, after the drain (<see cref="DrainTimeout"/>), for the parts to stop: calls into the
     /// backends still in flight, the poller, and the backends' disposal, all within one deadline on
-    /// <see cref="TimeProvider"/>'s clock. What has not stopped by then is logged and abandoned, so
+    /// the manager's clock (<see cref="GpuClusteringServices.TimeProvider"/>). What has not stopped by then is logged and abandoned, so
     /// <see cref="GpuClusteringManager.ShutdownAsync"/> returns within <see cref="DrainTimeout"/> + <see cref="StopTimeout"/>
     /// whatever a backend does. The same bound applies to the clean-up of a failed start and of
-    /// <see cref="GpuClusteringManager.ReadOnceAsync"/>. 0 to <see cref="MaxStopTimeout"/> (one hour), 5 s by default.
+    /// <see cref="GpuClusteringManager.ReadOnceAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>. 0 to <see cref="MaxStopTimeout"/> (one hour), 5 s by default.
     /// </summary>
     public TimeSpan StopTimeout { get; set; } = DefaultStopTimeout;
 
@@ -118,18 +111,17 @@ public sealed class GpuClusteringOptions
     /// </summary>
     public bool KeepUnreadableDevices { get; set; }
 
-    /// <summary>The clock of every timer; <see cref="TimeProvider.System"/> by default.</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
-
-    /// <summary>Where to log; nothing is logged when <see langword="null"/>.</summary>
-    public ILoggerFactory? LoggerFactory { get; set; }
-
-    /// <summary>Creates the <c>Exo.Gpu.Clustering</c> meter; the manager makes its own when <see langword="null"/>.</summary>
-    public IMeterFactory? MeterFactory { get; set; }
+    /// <summary>
+    /// Every invalid value of these options and the nested ones, each with its property path, in a fixed order; empty when
+    /// they are valid. The manager runs the same checks when it is constructed (and throws one
+    /// <see cref="ArgumentException"/> listing them); a host runs them to report bad configuration by its keys.
+    /// </summary>
+    /// <returns>The errors.</returns>
+    public IReadOnlyList<GpuClusteringOptionsError> Validate() => [.. Errors().Select(GpuClusteringOptionsError.FromSentence)];
 
     /// <summary>Every problem with these options and the nested ones, each named by its path; empty when they are valid.</summary>
     /// <returns>The errors, one sentence each.</returns>
-    internal List<string> Validate()
+    internal List<string> Errors()
     {
         var errors = new List<string>();
         GpuClusteringOptionsValidator.Validate(this, string.Empty, errors);

@@ -18,18 +18,6 @@ internal static class GpuClusteringOptionsValidator
     /// <param name="errors">Where the errors go, one sentence each.</param>
     public static void Validate(GpuClusteringOptions options, string path, List<string> errors)
     {
-        // Backends and TimeProvider are services, not configuration (a later change takes them out of the options):
-        // only what cannot work is rejected.
-        if (options.Backends.Any(b => b is null))
-        {
-            errors.Add($"{path}{nameof(options.Backends)} must not hold null.");
-        }
-
-        if (options.Backends.Distinct().Count() != options.Backends.Count)
-        {
-            errors.Add($"{path}{nameof(options.Backends)} must not hold the same backend twice.");
-        }
-
         if (!Enum.IsDefined(options.BackendChoice))
         {
             OptionsValidation.Add(errors, path, nameof(options.BackendChoice), $"must be a defined {nameof(GpuBackendChoice)}", options.BackendChoice);
@@ -81,11 +69,6 @@ internal static class GpuClusteringOptionsValidator
         if (options.StopTimeout < TimeSpan.Zero || options.StopTimeout > GpuClusteringOptions.MaxStopTimeout)
         {
             OptionsValidation.Add(errors, path, nameof(options.StopTimeout), "must be from 0 to one hour", options.StopTimeout);
-        }
-
-        if (options.TimeProvider is null)
-        {
-            OptionsValidation.AddNull(errors, path, nameof(options.TimeProvider));
         }
     }
 }

@@ -6,7 +6,7 @@ namespace Exo.Gpu.Clustering.Cli.Commands;
 
 /// <summary><c>exo-gpu status [--json] [--processes] [--backend auto|simulated|nvml]</c>: one row per device.</summary>
 /// <remarks>
-/// Reads every device once (<see cref="GpuClusteringManager.ReadOnceAsync"/>); with <c>--processes</c> it starts a
+/// Reads every device once (<see cref="GpuClusteringManager.ReadOnceAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>); with <c>--processes</c> it starts a
 /// manager without its poller instead, so the backend is still open to list each device's processes.
 /// </remarks>
 internal static class StatusCommand

@@ -57,25 +57,22 @@ internal static class SimulationRun
         var jobs = MakeJobs(settings, profile, lostIndex, random);
         var lostAt = TimeSpan.FromSeconds(jobs[jobs.Length / 2].ArrivalSecond);
         var clock = new VirtualTimeProvider(Epoch);
-        var backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions
-        {
-            Profile = profile,
-            Seed = settings.Seed,
-            TimeProvider = clock,
-            FaultPlan = lostIndex is int k ? new SimulatedFaultPlan([new SimulatedFault(k, SimulatedFaultKind.Lost, lostAt)]) : SimulatedFaultPlan.None,
-        });
+        var backend = new SimulatedGpuBackend(
+            profile,
+            lostIndex is int k ? new SimulatedFaultPlan([new SimulatedFault(k, SimulatedFaultKind.Lost, lostAt)]) : SimulatedFaultPlan.None,
+            settings.Seed,
+            clock);
 
         var options = new GpuClusteringOptions
         {
-            TimeProvider = clock,
             EnablePoller = false,
             RediscoveryInterval = null,
             DrainTimeout = TimeSpan.Zero,
             Telemetry = new TelemetryOptions { HistoryCapacity = 16, StalenessLimit = TimeSpan.FromSeconds(5) },
             Selector = new DeviceSelectorOptions { Seed = settings.Seed, MemoryHeadroomBytes = GiB, ApplyHealthChangesOnRefresh = true },
         };
-        options.Backends.Add(backend);
-        var manager = await GpuClusteringManager.StartAsync(options, cancellationToken).ConfigureAwait(false);
+        var services = new GpuClusteringServices { TimeProvider = clock, Backends = { backend } };
+        var manager = await GpuClusteringManager.StartAsync(options, services, cancellationToken).ConfigureAwait(false);
         await using (manager.ConfigureAwait(false))
         {
             return await DriveAsync(settings, manager, backend, clock, jobs, lostIndex, lostAt, cancellationToken).ConfigureAwait(false);

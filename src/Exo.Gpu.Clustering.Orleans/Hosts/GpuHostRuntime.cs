@@ -5,9 +5,10 @@ using Microsoft.Extensions.Options;
 namespace Exo.Gpu.Clustering.Orleans.Hosts;
 
 /// <summary>
-/// One GPU host inside its silo: starts the host's own <see cref="GpuClusteringManager"/> (the only arbiter of its
-/// devices) with the silo, refuses to start when another live silo holds the host id, publishes reports, reaps expired
-/// leases, revokes every lease when the silo stops or sees itself declared dead, and stops the manager last.
+/// One GPU host inside its silo, over the host's own <see cref="GpuClusteringManager"/> (the only arbiter of its
+/// devices; registered with <c>AddGpuClustering</c>, which starts it before the silo and drains it after): refuses to
+/// start when another live silo holds the host id, publishes reports, reaps expired leases, and revokes every lease
+/// when the silo stops or sees itself declared dead.
 /// </summary>
 internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecycle>, IDisposable
 {
@@ -15,24 +16,23 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
     private readonly ILocalSiloDetails _silo;
     private readonly IGrainFactory _grains;
     private readonly IClusterMembershipService _membership;
-    private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
-    private GpuClusteringManager? _manager;
+    private readonly GpuClusteringManager _manager;
     private HostLeaseTable? _table;
     private Task _loops = Task.CompletedTask;
     private long _reportSequence;
 
-    public GpuHostRuntime(IOptions<GpuHostOptions> options, ILocalSiloDetails silo, IGrainFactory grains, IClusterMembershipService membership, ILoggerFactory loggers)
+    public GpuHostRuntime(IOptions<GpuHostOptions> options, GpuClusteringManager manager, TimeProvider time, ILocalSiloDetails silo, IGrainFactory grains, IClusterMembershipService membership, ILoggerFactory loggers)
     {
         _options = options.Value;
+        _manager = manager;
+        _time = time;
         _silo = silo;
         _grains = grains;
         _membership = membership;
-        _loggers = loggers;
         _logger = loggers.CreateLogger<GpuHostRuntime>();
-        _time = _options.Clustering.TimeProvider;
     }
 
     /// <summary>The host id: the silo's name.</summary>
@@ -41,8 +41,8 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
     /// <summary>The host and its generation (the silo's).</summary>
     public GpuHostIdentity Identity => new(_silo.Name, _silo.SiloAddress.Generation);
 
-    /// <summary>The host's manager, once started.</summary>
-    public GpuClusteringManager Manager => _manager ?? throw new InvalidOperationException($"GPU host '{HostId}' has not started.");
+    /// <summary>The host's manager.</summary>
+    public GpuClusteringManager Manager => _manager;
 
     /// <summary>The host's cluster leases, once started.</summary>
     public HostLeaseTable Table => _table ?? throw new InvalidOperationException($"GPU host '{HostId}' has not started.");
@@ -52,7 +52,7 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
 
     public void Participate(ISiloLifecycle lifecycle)
     {
-        lifecycle.Subscribe("Exo.Gpu.Host.Manager", ServiceLifecycleStage.ApplicationServices, StartManagerAsync, StopManagerAsync);
+        lifecycle.Subscribe("Exo.Gpu.Host.Leases", ServiceLifecycleStage.ApplicationServices, StartLeasesAsync, StopLeasesAsync);
         lifecycle.Subscribe("Exo.Gpu.Host", ServiceLifecycleStage.Active, StartHostAsync, StopHostAsync);
     }
 
@@ -100,7 +100,7 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
         };
     }
 
-    private async Task StartManagerAsync(CancellationToken cancellationToken)
+    private Task StartLeasesAsync(CancellationToken cancellationToken)
     {
         var errors = _options.Validate();
         if (errors.Count > 0)
@@ -108,10 +108,14 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
             throw new OptionsValidationException(nameof(GpuHostOptions), typeof(GpuHostOptions), errors);
         }
 
-        _manager = HostManagerFactory.Create(_options.Clustering, _loggers);
-        await _manager.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (!_manager.IsRunning)
+        {
+            throw new InvalidOperationException($"GPU host '{HostId}': its GpuClusteringManager is not running (AddGpuClustering starts it before the silo).");
+        }
+
         _table = new HostLeaseTable(Identity, _manager.TryAcquire, _time, _options.MaxLeaseTtl, _options.EndedRetention);
         _table.Ended += (id, how) => LogLeaseEnded(id, how);
+        return Task.CompletedTask;
     }
 
     private async Task StartHostAsync(CancellationToken cancellationToken)
@@ -164,13 +168,11 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
         await _loops.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
-    private async Task StopManagerAsync(CancellationToken cancellationToken)
+    /// <summary>Last line: nothing is granted once the silo's application services stop (the manager drains after the silo).</summary>
+    private Task StopLeasesAsync(CancellationToken cancellationToken)
     {
-        if (_manager is { } manager)
-        {
-            _table?.RevokeAll($"GPU host '{HostId}' is stopping");
-            await manager.DisposeAsync().ConfigureAwait(false);
-        }
+        _table?.RevokeAll($"GPU host '{HostId}' is stopping");
+        return Task.CompletedTask;
     }
 
     private async Task ReportLoopAsync(IGpuDirectoryGrain directory, CancellationToken stop)

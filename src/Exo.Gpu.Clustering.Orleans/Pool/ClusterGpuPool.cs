@@ -246,52 +246,61 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
                 return (Id: id, Grant: (ClusterLeasePart?)null, Failure: $"{id}: {e.GetType().Name}: {e.Message}", Report: (GpuHostReport?)null);
             }
         })).ConfigureAwait(false);
-        var ok = prepared.All(p => p.Grant is not null);
-        if (ok && BetweenPhases is { } between)
+        try
         {
-            await between(token).ConfigureAwait(false);
-        }
-
-        if (ok)
-        {
-            // Phase 2: commit everywhere; a host lost in between turns the whole gang into an abort.
-            var committed = await Task.WhenAll(prepared.Select(async p =>
+            var ok = prepared.All(p => p.Grant is not null);
+            if (ok && BetweenPhases is { } between)
             {
-                try
-                {
-                    return await Host(p.Id).CommitAsync(request.RequestId, _options.LeaseTtl).WaitAsync(_options.CallTimeout, token).ConfigureAwait(false) == HostLeaseStatus.Held
-                        ? null : $"{p.Id}: the prepared part ended before commit";
-                }
-                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
-                {
-                    return $"{p.Id}: commit failed: {e.GetType().Name}: {e.Message}";
-                }
-            })).ConfigureAwait(false);
-            if (committed.All(c => c is null))
-            {
-                return [.. prepared.Select(p => p.Grant!)];
+                await between(token).ConfigureAwait(false);
             }
 
-            failures.AddRange(committed.OfType<string>());
-            foreach (var (c, p) in committed.Zip(prepared))
+            if (ok)
             {
-                if (c is not null)
+                // Phase 2: commit everywhere; a host lost in between turns the whole gang into an abort.
+                var committed = await Task.WhenAll(prepared.Select(async p =>
                 {
+                    try
+                    {
+                        return await Host(p.Id).CommitAsync(request.RequestId, _options.LeaseTtl).WaitAsync(_options.CallTimeout, token).ConfigureAwait(false) == HostLeaseStatus.Held
+                            ? null : $"{p.Id}: the prepared part ended before commit";
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+                    {
+                        return $"{p.Id}: commit failed: {e.GetType().Name}: {e.Message}";
+                    }
+                })).ConfigureAwait(false);
+                if (committed.All(c => c is null))
+                {
+                    return [.. prepared.Select(p => p.Grant!)];
+                }
+
+                failures.AddRange(committed.OfType<string>());
+                foreach (var (c, p) in committed.Zip(prepared))
+                {
+                    if (c is not null)
+                    {
+                        excluded.Add(p.Id);
+                    }
+                }
+            }
+            else
+            {
+                foreach (var p in prepared.Where(p => p.Grant is null))
+                {
+                    failures.Add(p.Failure!);
                     excluded.Add(p.Id);
+                    if (p.Report is { } fresh)
+                    {
+                        reports[p.Id] = fresh;
+                    }
                 }
             }
         }
-        else
+        catch
         {
-            foreach (var p in prepared.Where(p => p.Grant is null))
-            {
-                failures.Add(p.Failure!);
-                excluded.Add(p.Id);
-                if (p.Report is { } fresh)
-                {
-                    reports[p.Id] = fresh;
-                }
-            }
+            // Whatever went wrong (cancellation included), nothing prepared stays behind.
+            await Task.WhenAll(prepared.Where(p => p.Grant is not null).Select(p => AbortQuietlyAsync(p.Id, request.RequestId))).ConfigureAwait(false);
+            throw;
         }
 
         // Abort everything prepared (all or nothing); the id may be prepared again in the next plan.

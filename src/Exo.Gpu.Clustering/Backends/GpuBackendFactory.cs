@@ -1,5 +1,6 @@
 using Exo.Gpu.Clustering.Backends.Nvml;
 using Exo.Gpu.Clustering.Backends.Simulated;
+using Microsoft.Extensions.Logging;
 
 namespace Exo.Gpu.Clustering.Backends;
 
@@ -10,6 +11,8 @@ public static class GpuBackendFactory
     /// <param name="choice">Which backend.</param>
     /// <param name="nvmlOptions">Settings of the NVML backend; defaults when <see langword="null"/>.</param>
     /// <param name="simulatedOptions">Settings of the simulated cluster; defaults when <see langword="null"/>.</param>
+    /// <param name="timeProvider">The clock of the backend made; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <param name="loggerFactory">Where the backend made logs; nothing is logged when <see langword="null"/>.</param>
     /// <param name="cancellationToken">Cancels the NVML probe of <see cref="GpuBackendChoice.Auto"/>.</param>
     /// <returns>The backend and, for a fallback, why.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="choice"/> is not defined.</exception>
@@ -20,6 +23,8 @@ public static class GpuBackendFactory
         GpuBackendChoice choice,
         NvmlGpuBackendOptions? nvmlOptions = null,
         SimulatedGpuBackendOptions? simulatedOptions = null,
+        TimeProvider? timeProvider = null,
+        ILoggerFactory? loggerFactory = null,
         CancellationToken cancellationToken = default)
     {
         if (!Enum.IsDefined(choice))
@@ -31,16 +36,16 @@ public static class GpuBackendFactory
         switch (choice)
         {
             case GpuBackendChoice.Simulated:
-                return new GpuBackendSelection(new SimulatedGpuBackend(simulatedOptions), null);
+                return new GpuBackendSelection(new SimulatedGpuBackend(simulatedOptions, timeProvider), null);
             case GpuBackendChoice.Nvml:
-                return new GpuBackendSelection(new NvmlGpuBackend(nvmlOptions), null);
+                return new GpuBackendSelection(new NvmlGpuBackend(nvmlOptions, timeProvider, loggerFactory), null);
         }
 
         string reason;
         NvmlGpuBackend? nvml = null;
         try
         {
-            nvml = new NvmlGpuBackend(nvmlOptions);
+            nvml = new NvmlGpuBackend(nvmlOptions, timeProvider, loggerFactory);
             var devices = await nvml.DiscoverAsync(cancellationToken).ConfigureAwait(false);
             if (devices.Count > 0)
             {
@@ -68,6 +73,6 @@ public static class GpuBackendFactory
             await nvml.DisposeAsync().ConfigureAwait(false);
         }
 
-        return new GpuBackendSelection(new SimulatedGpuBackend(simulatedOptions), reason);
+        return new GpuBackendSelection(new SimulatedGpuBackend(simulatedOptions, timeProvider), reason);
     }
 }

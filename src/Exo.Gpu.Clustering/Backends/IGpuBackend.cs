@@ -15,7 +15,7 @@ namespace Exo.Gpu.Clustering.Backends;
 /// the backend honouring its token to keep that bound:
 /// <list type="bullet">
 /// <item><see cref="DiscoverAsync"/>: within <see cref="GpuClusteringOptions.DiscoveryTimeout"/> per backend (at the
-/// start, in rediscovery and in <see cref="GpuClusteringManager.ReadOnceAsync"/>); a discovery past it is a failed
+/// start, in rediscovery and in <see cref="GpuClusteringManager.ReadOnceAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>); a discovery past it is a failed
 /// discovery (<see cref="TimeoutException"/>).</item>
 /// <item><see cref="SampleAsync"/>: within <see cref="Telemetry.TelemetryOptions.SampleTimeout"/>; a reading past it
 /// is a failed reading.</item>

@@ -131,7 +131,7 @@ public sealed partial class DeviceSelector : IAsyncDisposable
         _source = source;
         _time = timeProvider ?? TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
-        _headroom = options.MemoryHeadroomBytes;
+        _headroom = options.EffectiveMemoryHeadroomBytes;
         _table = new SlotTable(source.Version, source.Devices, _headroom);
         _ledger = new LeaseLedger(this, _table);
         var rules = new EligibilityRules(options);

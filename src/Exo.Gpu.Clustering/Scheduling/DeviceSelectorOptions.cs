@@ -54,6 +54,18 @@ public sealed class DeviceSelectorOptions
     public long MemoryHeadroomBytes { get; set; } = DefaultMemoryHeadroomBytes;
 
     /// <summary>
+    /// <see cref="MemoryHeadroomBytes"/> written as a size, for configuration files (<c>"MemoryHeadroom": "2GiB"</c>):
+    /// <c>512MiB</c>, <c>2GB</c>, <c>1.5 GiB</c> or a number of bytes, as <see cref="ByteSize.Parse"/> reads them (the
+    /// configuration binders, reflection and source-generated alike, cannot read <c>"2GiB"</c> into a <see cref="long"/>,
+    /// and the source generator ignores type converters). When set (not <see langword="null"/>) it wins over
+    /// <see cref="MemoryHeadroomBytes"/>; <see langword="null"/> by default.
+    /// </summary>
+    public string? MemoryHeadroom { get; set; }
+
+    /// <summary>The headroom in force: <see cref="MemoryHeadroom"/> when set, else <see cref="MemoryHeadroomBytes"/> (valid options only).</summary>
+    internal long EffectiveMemoryHeadroomBytes => MemoryHeadroom is null ? MemoryHeadroomBytes : ByteSize.Parse(MemoryHeadroom);
+
+    /// <summary>
     /// A device at or above this temperature (°C) is excluded by every strategy, whatever its health. Finite and above
     /// <see cref="RoomTemperatureC"/> (25 °C); 85 by default (<see cref="DefaultHotTemperatureC"/>).
     /// </summary>

@@ -28,6 +28,11 @@ internal static class DeviceSelectorOptionsValidator
             OptionsValidation.Add(errors, path, nameof(options.MemoryHeadroomBytes), "must be 0 or more", options.MemoryHeadroomBytes);
         }
 
+        if (options.MemoryHeadroom is { } headroom && !ByteSize.TryParse(headroom, out _))
+        {
+            errors.Add($"{path}{nameof(options.MemoryHeadroom)} must be a size such as 512MiB, 2GB or 1073741824 (bytes), 0 or more; it is '{headroom}'.");
+        }
+
         if (!double.IsFinite(options.HotTemperatureC) || options.HotTemperatureC <= DeviceSelectorOptions.RoomTemperatureC)
         {
             OptionsValidation.Add(errors, path, nameof(options.HotTemperatureC), $"must be a finite temperature above {DeviceSelectorOptions.RoomTemperatureC} °C", options.HotTemperatureC);

@@ -1,7 +1,7 @@
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Backends.Simulated;
 using Exo.Gpu.Clustering.Orleans.Pool;
-using Exo.Gpu.Clustering.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 
 namespace Exo.Gpu.Clustering.Orleans.Tests.Cluster;
@@ -50,8 +50,8 @@ public sealed class ClusterFixture : IAsyncLifetime
                 h.HostId = hostId;
                 h.ReportInterval = TimeSpan.FromMilliseconds(200);
                 h.ReapInterval = TimeSpan.FromMilliseconds(50);
-                h.Clustering = SimulatedHost(seed, devices: 2);
             });
+            siloBuilder.Services.AddGpuClustering(o => SimulatedHost(o, seed, devices: 2));
             siloBuilder.AddClusterGpuPool(null);
         });
         Cluster = builder.Build();
@@ -61,13 +61,14 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 
-    internal static GpuClusteringOptions SimulatedHost(int seed, int devices) => new()
+    /// <summary>The host's manager: a simulated cluster of <paramref name="devices"/> H100s with its own seed, polled every 200 ms.</summary>
+    internal static void SimulatedHost(GpuClusteringOptions options, int seed, int devices)
     {
-        BackendChoice = GpuBackendChoice.Simulated,
-        SimulatedOptions = new SimulatedGpuBackendOptions { Profile = SimulatedClusterProfile.Homogeneous(devices), Seed = seed },
-        RediscoveryInterval = null,
-        Telemetry = new TelemetryOptions { PollInterval = TimeSpan.FromMilliseconds(200) },
-    };
+        options.BackendChoice = GpuBackendChoice.Simulated;
+        options.SimulatedOptions = new SimulatedGpuBackendOptions { DeviceCount = devices, Seed = seed };
+        options.RediscoveryInterval = null;
+        options.Telemetry.PollInterval = TimeSpan.FromMilliseconds(200);
+    }
 
     /// <summary>A pool over the cluster's client, with the fixture's short TTLs.</summary>
     internal ClusterGpuPool NewPool() => new(Client, PoolOptions());
@@ -85,6 +86,22 @@ public sealed class ClusterFixture : IAsyncLifetime
         finally
         {
             _nextHostId = null;
+        }
+    }
+
+    /// <summary>
+    /// The harness's cooperative kill (<c>IHost.StopAsync</c> with a cancelled token). The hosting add-on's lifecycle
+    /// reports the cancelled wait for the manager's drain as <see cref="OperationCanceledException"/>; the silo is
+    /// stopped all the same.
+    /// </summary>
+    public async Task KillAsync(InProcessSiloHandle silo)
+    {
+        try
+        {
+            await Cluster.KillSiloAsync(silo);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

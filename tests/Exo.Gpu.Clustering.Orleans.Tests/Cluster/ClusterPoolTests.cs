@@ -194,7 +194,7 @@ public sealed class ClusterPoolTests(ClusterFixture fixture)
         lease.Token.Register(() => fired.TrySetResult());
 
         var clock = Stopwatch.StartNew();
-        await fixture.Cluster.KillSiloAsync(silo);
+        await fixture.KillAsync(silo);
         await fired.Task.WaitAsync(Guard);
 
         clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(3));
@@ -213,9 +213,7 @@ public sealed class ClusterPoolTests(ClusterFixture fixture)
         options.MaxAttempts = 1;
         var pool = new ClusterGpuPool(fixture.Client, options);
         await using var _ = pool;
-#pragma warning disable CA2016 // the harness's kill takes no token
-        pool.BetweenPhases = _ => fixture.Cluster.KillSiloAsync(silo);
-#pragma warning restore CA2016
+        pool.BetweenPhases = _ => fixture.KillAsync(silo);
 
         var act = () => pool.AcquireAsync(new ClusterGpuRequest { RequestId = "gang-" + Guid.NewGuid(), MemoryBytes = GiB, DeviceCount = 4, Placement = GangPlacement.StrictSpread });
 
@@ -223,6 +221,23 @@ public sealed class ClusterPoolTests(ClusterFixture fixture)
         foreach (var host in Hosts)
         {
             (await fixture.ReportOf(host)).ActiveLeases.Should().Be(0, $"{host} keeps no part of a gang that was not committed everywhere");
+        }
+    }
+
+    [Fact]
+    public async Task Gang_FailureBetweenPrepareAndCommit_AbortsEveryPreparedPartAtOnce()
+    {
+        var pool = new ClusterGpuPool(fixture.Client, PoolOptions());
+        await using var _ = pool;
+        pool.BetweenPhases = _ => throw new InvalidOperationException("the coordinator failed between the phases");
+
+        var act = () => pool.AcquireAsync(new ClusterGpuRequest { RequestId = "broken-" + Guid.NewGuid(), MemoryBytes = GiB, DeviceCount = 3, Placement = GangPlacement.StrictSpread });
+
+        await act.Should().ThrowAsync<InvalidOperationException>().WithMessage("the coordinator failed*");
+        foreach (var host in Hosts)
+        {
+            var report = await fixture.ReportOf(host);
+            report.ActiveLeases.Should().Be(0, $"{host}: aborted at once, not left to expire");
         }
     }
 

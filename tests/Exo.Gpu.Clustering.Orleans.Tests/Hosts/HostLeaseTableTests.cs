@@ -28,19 +28,13 @@ public sealed class HostLeaseTableTests : IAsyncLifetime
     {
         var options = new GpuClusteringOptions
         {
-            TimeProvider = time,
             EnablePoller = false,
             RediscoveryInterval = null,
             Telemetry = new TelemetryOptions { StalenessLimit = TimeSpan.FromHours(1) },
         };
-        options.Backends.Add(new SimulatedGpuBackend(new SimulatedGpuBackendOptions
-        {
-            Profile = SimulatedClusterProfile.Homogeneous(devices),
-            TimeProvider = time,
-            FaultPlan = SimulatedFaultPlan.Parse(faults),
-            Seed = 3,
-        }));
-        var manager = new GpuClusteringManager(options);
+        var services = new GpuClusteringServices { TimeProvider = time };
+        services.Backends.Add(new SimulatedGpuBackend(SimulatedClusterProfile.Homogeneous(devices), SimulatedFaultPlan.Parse(faults), seed: 3, time));
+        var manager = new GpuClusteringManager(options, services);
         await manager.StartAsync(CancellationToken.None);
         await manager.RefreshTelemetryAsync();
         return manager;

@@ -95,7 +95,7 @@ public class DeviceWeightsTests
     [Fact]
     public async Task From_SimulatedHeterogeneousCluster_SplitsByMemoryAndByCompute()
     {
-        await using var backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions { Profile = SimulatedClusterProfile.Heterogeneous(4) });
+        await using var backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions { Profile = SimulatedProfileKind.Heterogeneous, DeviceCount = 4 });
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
         var byMemory = WorkloadDistributor.Plan(184, DeviceWeights.From(devices, DeviceWeightSource.TotalMemory));

@@ -15,7 +15,7 @@ public class ConstructionTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var manager = new GpuClusteringManager(Options(time, null, backend));
+        var manager = Options(time, null, backend).Create();
         await using var _ = Stop(manager, time);
 
         backend.DiscoverCalls.Should().Be(0);
@@ -41,11 +41,11 @@ public class ConstructionTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 1);
-        var options = Options(time, null, backend);
-        options.DrainTimeout = TimeSpan.FromSeconds(-1);
-        options.RediscoveryInterval = TimeSpan.Zero;
+        var setup = Options(time, null, backend);
+        setup.Options.DrainTimeout = TimeSpan.FromSeconds(-1);
+        setup.Options.RediscoveryInterval = TimeSpan.Zero;
 
-        var act = () => new GpuClusteringManager(options);
+        var act = () => new GpuClusteringManager(setup.Options, setup.Services);
 
         act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "options"
             && e.Message.Contains("DrainTimeout", StringComparison.Ordinal)
@@ -58,7 +58,7 @@ public class ConstructionTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 1);
-        var manager = new GpuClusteringManager(Options(time, null, backend));
+        var manager = Options(time, null, backend).Create();
         await using var _ = Stop(manager, time);
 
         var first = manager.StartAsync(CancellationToken.None);
@@ -74,7 +74,7 @@ public class ConstructionTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 1) { Listed = [] };
-        var manager = new GpuClusteringManager(Options(time, null, backend));
+        var manager = Options(time, null, backend).Create();
 
         var thrown = await manager.Invoking(m => m.StartAsync(CancellationToken.None)).Should().ThrowAsync<GpuClusterStartException>();
 
@@ -91,7 +91,7 @@ public class ConstructionTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 1);
-        var manager = new GpuClusteringManager(Options(time, null, backend));
+        var manager = Options(time, null, backend).Create();
 
         await manager.ShutdownAsync().WaitAsync(Guard);
 
@@ -106,7 +106,7 @@ public class ConstructionTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2) { OnSample = FakeGpuBackend.HangUntilCanceled };
-        var manager = new GpuClusteringManager(Options(time, null, backend));
+        var manager = Options(time, null, backend).Create();
         var start = manager.StartAsync(CancellationToken.None);
         await backend.SampleEntered.Task.WaitAsync(Guard);
 
@@ -127,9 +127,9 @@ public class ConstructionTests
         backend.OnSample = (device, token) => device == broken && Volatile.Read(ref failing)
             ? ValueTask.FromException<GpuSample>(new GpuSamplingException("ECC page retirement pending", "NVML_ERROR_UNKNOWN", 999))
             : new ValueTask<GpuSample>(backend.HealthySample());
-        var options = Options(time, null, backend);
-        options.KeepUnreadableDevices = true;
-        var manager = await GpuClusteringManager.StartAsync(options).WaitAsync(Guard);
+        var setup = Options(time, null, backend);
+        setup.Options.KeepUnreadableDevices = true;
+        var manager = await GpuClusteringManager.StartAsync(setup.Options, setup.Services).WaitAsync(Guard);
         await using var stop = Stop(manager, time);
 
         manager.Devices.Should().Equal(backend.AllDevices);
@@ -157,7 +157,7 @@ public class ConstructionTests
         backend.OnSample = (device, token) => device == broken
             ? ValueTask.FromException<GpuSample>(new GpuSamplingException("unreadable", "NVML_ERROR_UNKNOWN", 999))
             : new ValueTask<GpuSample>(backend.HealthySample());
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
 
         manager.Devices.Should().Equal(backend.AllDevices[0]);

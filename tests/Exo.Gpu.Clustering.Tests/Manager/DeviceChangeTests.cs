@@ -78,7 +78,7 @@ public class DeviceChangeTests
         // race the rediscovery now that events are applied without the poller).
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 3);
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         var events = new ManagerEvents(manager);
         var gone = backend.AllDevices[1];
@@ -102,7 +102,7 @@ public class DeviceChangeTests
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 3);
         backend.Listed = [backend.AllDevices[0], backend.AllDevices[1]];
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         var events = new ManagerEvents(manager);
         backend.Listed = backend.AllDevices;
@@ -124,7 +124,7 @@ public class DeviceChangeTests
         var backend = new FakeGpuBackend(time, 2);
         var flaky = backend.AllDevices[1];
         backend.OnSample = (d, _) => d.Equals(flaky) ? throw new GpuSamplingException("not yet") : new ValueTask<GpuSample>(backend.HealthySample());
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         manager.Devices.Should().Equal(backend.AllDevices[0]);
 
@@ -141,7 +141,7 @@ public class DeviceChangeTests
         var logs = new FakeLoggerFactory();
         var steady = new FakeGpuBackend(time, 2, "steady");
         var flaky = new FakeGpuBackend(time, 2, "flaky");
-        var manager = await GpuClusteringManager.StartAsync(Options(time, logs, steady, flaky)).WaitAsync(Guard);
+        var manager = await Options(time, logs, steady, flaky).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         manager.TryAcquire(new GpuRequest { MemoryBytes = GiB, IncludeUuids = [flaky.AllDevices[0].Uuid] }, out var lease).Should().BeTrue();
         flaky.OnDiscover = _ => throw new GpuBackendUnavailableException("transient");
@@ -165,7 +165,7 @@ public class DeviceChangeTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         backend.OnDiscover = _ => throw new GpuBackendUnavailableException("driver reloading");
 

@@ -13,7 +13,7 @@ public class FacadeTests
     {
         var backend = new FakeGpuBackend(time, usedGiB.Length);
         backend.OnSample = (d, _) => new ValueTask<GpuSample>(Sample(time.GetUtcNow(), usedBytes: usedGiB[d.Index] * GiB));
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         return (manager, backend);
     }
 

@@ -22,12 +22,12 @@ public class LivenessTests
     private const int StopAbandonedEvent = 111;
     private const int FellBackToSimulatedEvent = 112;
 
-    private static GpuClusteringOptions Bounded(FakeTimeProvider time, FakeLoggerFactory? logs, params IGpuBackend[] backends)
+    private static ManagerSetup Bounded(FakeTimeProvider time, FakeLoggerFactory? logs, params IGpuBackend[] backends)
     {
-        var options = Options(time, logs, backends);
-        options.DiscoveryTimeout = DiscoveryTimeout;
-        options.StopTimeout = StopTimeout;
-        return options;
+        var setup = Options(time, logs, backends);
+        setup.Options.DiscoveryTimeout = DiscoveryTimeout;
+        setup.Options.StopTimeout = StopTimeout;
+        return setup;
     }
 
     [Fact]
@@ -36,7 +36,7 @@ public class LivenessTests
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2) { OnDiscover = FakeGpuBackend.DiscoverHangingIgnoringToken };
 
-        var start = GpuClusteringManager.StartAsync(Bounded(time, null, backend));
+        var start = Bounded(time, null, backend).StartAsync();
         await backend.DiscoverEntered.Task.WaitAsync(Guard);
         time.Advance(DiscoveryTimeout - TimeSpan.FromMilliseconds(1));
         start.IsCompleted.Should().BeFalse("the timeout has not passed yet");
@@ -56,7 +56,7 @@ public class LivenessTests
         var hung = new FakeGpuBackend(time, 2, "hung") { OnDiscover = FakeGpuBackend.DiscoverHangingIgnoringToken };
         var good = new FakeGpuBackend(time, 1, "good");
 
-        var start = GpuClusteringManager.StartAsync(Bounded(time, logs, hung, good));
+        var start = Bounded(time, logs, hung, good).StartAsync();
         await hung.DiscoverEntered.Task.WaitAsync(Guard);
         time.Advance(DiscoveryTimeout);
         var manager = await start.WaitAsync(Guard);
@@ -71,7 +71,7 @@ public class LivenessTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var manager = await GpuClusteringManager.StartAsync(Bounded(time, null, backend)).WaitAsync(Guard);
+        var manager = await Bounded(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         backend.OnDiscover = token =>
@@ -95,7 +95,7 @@ public class LivenessTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var manager = await GpuClusteringManager.StartAsync(Bounded(time, null, backend)).WaitAsync(Guard);
+        var manager = await Bounded(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         backend.OnDiscover = _ => throw new InvalidOperationException("driver bug");
 
@@ -110,9 +110,9 @@ public class LivenessTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var options = Bounded(time, null, backend);
-        options.DiscoveryTimeout = GpuClusteringOptions.MaxDiscoveryTimeout;
-        var manager = await GpuClusteringManager.StartAsync(options).WaitAsync(Guard);
+        var setup = Bounded(time, null, backend);
+        setup.Options.DiscoveryTimeout = GpuClusteringOptions.MaxDiscoveryTimeout;
+        var manager = await GpuClusteringManager.StartAsync(setup.Options, setup.Services).WaitAsync(Guard);
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         backend.OnDiscover = token =>
         {
@@ -136,7 +136,7 @@ public class LivenessTests
         var logs = new FakeLoggerFactory();
         var disposing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var backend = new FakeGpuBackend(time, 2) { OnDispose = () => HangingDisposal(disposing) };
-        var manager = await GpuClusteringManager.StartAsync(Bounded(time, logs, backend)).WaitAsync(Guard);
+        var manager = await Bounded(time, logs, backend).StartAsync().WaitAsync(Guard);
 
         var shutdown = manager.ShutdownAsync();
         await disposing.Task.WaitAsync(Guard);
@@ -160,7 +160,7 @@ public class LivenessTests
             OnDispose = () => HangingDisposal(disposing),
         };
 
-        var start = GpuClusteringManager.StartAsync(Bounded(time, null, backend));
+        var start = Bounded(time, null, backend).StartAsync();
         await backend.DiscoverEntered.Task.WaitAsync(Guard);
         time.Advance(DiscoveryTimeout);
         await disposing.Task.WaitAsync(Guard);
@@ -176,7 +176,7 @@ public class LivenessTests
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2) { OnDiscover = FakeGpuBackend.DiscoverHangingIgnoringToken };
 
-        var read = GpuClusteringManager.ReadOnceAsync(Bounded(time, null, backend));
+        var read = Bounded(time, null, backend).ReadOnceAsync();
         await backend.DiscoverEntered.Task.WaitAsync(Guard);
         time.Advance(DiscoveryTimeout);
 
@@ -191,11 +191,11 @@ public class LivenessTests
     {
         var time = new FakeTimeProvider(Start);
         var logs = new FakeLoggerFactory();
-        var options = Bounded(time, logs);
-        options.BackendChoice = GpuBackendChoice.Auto;
-        options.NvmlOptions = new NvmlGpuBackendOptions { NvmlLibraryPath = "/nonexistent/exo-gpu-live-test/libnvidia-ml.so.1", TimeProvider = time };
+        var setup = Bounded(time, logs);
+        setup.Options.BackendChoice = GpuBackendChoice.Auto;
+        setup.Options.NvmlOptions = new NvmlGpuBackendOptions { NvmlLibraryPath = "/nonexistent/exo-gpu-live-test/libnvidia-ml.so.1" };
 
-        var manager = await GpuClusteringManager.StartAsync(options).WaitAsync(Guard);
+        var manager = await GpuClusteringManager.StartAsync(setup.Options, setup.Services).WaitAsync(Guard);
         await using var _ = Stop(manager, time);
 
         manager.BackendKind.Should().Be(GpuBackendKind.Simulated);
@@ -209,11 +209,11 @@ public class LivenessTests
     {
         var time = new FakeTimeProvider(Start);
         var logs = new FakeLoggerFactory();
-        var options = Bounded(time, logs);
-        options.BackendChoice = GpuBackendChoice.Nvml;
-        options.NvmlOptions = new NvmlGpuBackendOptions { NvmlLibraryPath = "/nonexistent/exo-gpu-live-test/libnvidia-ml.so.1", TimeProvider = time };
+        var setup = Bounded(time, logs);
+        setup.Options.BackendChoice = GpuBackendChoice.Nvml;
+        setup.Options.NvmlOptions = new NvmlGpuBackendOptions { NvmlLibraryPath = "/nonexistent/exo-gpu-live-test/libnvidia-ml.so.1" };
 
-        var thrown = (await FluentActions.Awaiting(() => GpuClusteringManager.StartAsync(options).WaitAsync(Guard)).Should().ThrowAsync<GpuClusterStartException>()).Which;
+        var thrown = (await FluentActions.Awaiting(() => GpuClusteringManager.StartAsync(setup.Options, setup.Services).WaitAsync(Guard)).Should().ThrowAsync<GpuClusterStartException>()).Which;
 
         thrown.Step.Should().Be(GpuClusterStartStep.Backend);
         Logged(logs, FellBackToSimulatedEvent).Should().Be(0);

@@ -36,16 +36,14 @@ internal static class ManagerTestKit
     public const int StoppedEvent = 108;
     public const int HandlerFailedEvent = 109;
 
-    /// <summary>Options on a fake clock: no poller, no periodic rediscovery, a 10 s drain, the given backends.</summary>
-    public static GpuClusteringOptions Options(FakeTimeProvider time, FakeLoggerFactory? logs, params IGpuBackend[] backends)
+    /// <summary>Options on a fake clock: no poller, no periodic rediscovery, a 10 s drain; the services carry the clock, the logs and the given backends.</summary>
+    public static ManagerSetup Options(FakeTimeProvider time, FakeLoggerFactory? logs, params IGpuBackend[] backends)
     {
         var options = new GpuClusteringOptions
         {
-            TimeProvider = time,
             EnablePoller = false,
             RediscoveryInterval = null,
             DrainTimeout = DrainTimeout,
-            LoggerFactory = logs,
             Telemetry = new TelemetryOptions
             {
                 PollInterval = PollInterval,
@@ -55,30 +53,32 @@ internal static class ManagerTestKit
             },
             Selector = new DeviceSelectorOptions { Seed = 7 },
         };
+        var services = new GpuClusteringServices { TimeProvider = time, LoggerFactory = logs };
         foreach (var backend in backends)
         {
-            options.Backends.Add(backend);
+            services.Backends.Add(backend);
         }
 
-        return options;
+        return new ManagerSetup(options, services);
     }
 
-    public static SimulatedGpuBackend Simulated(FakeTimeProvider time, int devices = 4, string faults = "", int seed = 1) => new(new SimulatedGpuBackendOptions
-    {
-        Profile = SimulatedClusterProfile.Homogeneous(devices),
-        TimeProvider = time,
-        FaultPlan = SimulatedFaultPlan.Parse(faults),
-        Seed = seed,
-    });
+    public static SimulatedGpuBackend Simulated(FakeTimeProvider time, int devices = 4, string faults = "", int seed = 1) => new(
+        new SimulatedGpuBackendOptions
+        {
+            DeviceCount = devices,
+            Faults = faults,
+            Seed = seed,
+        },
+        time);
 
     /// <summary>Starts a manager over a simulated cluster of <paramref name="devices"/> H100s on <paramref name="time"/>.</summary>
     public static async Task<(GpuClusteringManager Manager, SimulatedGpuBackend Backend)> StartSimulatedAsync(
         FakeTimeProvider time, int devices = 4, string faults = "", FakeLoggerFactory? logs = null, Action<GpuClusteringOptions>? configure = null)
     {
         var backend = Simulated(time, devices, faults);
-        var options = Options(time, logs, backend);
-        configure?.Invoke(options);
-        var manager = await GpuClusteringManager.StartAsync(options).WaitAsync(Guard);
+        var setup = Options(time, logs, backend);
+        configure?.Invoke(setup.Options);
+        var manager = await setup.StartAsync().WaitAsync(Guard);
         return (manager, backend);
     }
 
@@ -115,6 +115,23 @@ internal static class ManagerTestKit
         EccCorrectedErrors = 0,
         EccUncorrectedErrors = eccUncorrected,
     };
+}
+
+/// <summary>The options and the services of a manager under test.</summary>
+/// <param name="Options">The settings (data only).</param>
+/// <param name="Services">The clock, the logs and the backends.</param>
+internal sealed record ManagerSetup(GpuClusteringOptions Options, GpuClusteringServices Services)
+{
+    /// <summary>Creates and starts a manager.</summary>
+    public Task<GpuClusteringManager> StartAsync(CancellationToken cancellationToken = default) =>
+        GpuClusteringManager.StartAsync(Options, Services, cancellationToken);
+
+    /// <summary>Reads every device once.</summary>
+    public Task<GpuClusterSnapshot> ReadOnceAsync(CancellationToken cancellationToken = default) =>
+        GpuClusteringManager.ReadOnceAsync(Options, Services, cancellationToken);
+
+    /// <summary>Creates a manager without starting it.</summary>
+    public GpuClusteringManager Create() => new(Options, Services);
 }
 
 /// <summary>

@@ -40,7 +40,7 @@ public class ProcessesTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new HangingProcessesBackend(time);
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var stop = Stop(manager, time);
 
         var call = manager.GetProcessesAsync(backend.Device.Uuid);
@@ -57,7 +57,7 @@ public class ProcessesTests
     public async Task GetProcessesAsync_NotStarted_InvalidOperation()
     {
         var time = new FakeTimeProvider(Start);
-        await using var manager = new GpuClusteringManager(Options(time, null, Simulated(time)));
+        await using var manager = Options(time, null, Simulated(time)).Create();
 
         await manager.Invoking(m => m.GetProcessesAsync("GPU-x")).Should().ThrowAsync<InvalidOperationException>();
     }

@@ -6,7 +6,7 @@ using static Exo.Gpu.Clustering.Tests.Manager.ManagerTestKit;
 
 namespace Exo.Gpu.Clustering.Tests.Manager;
 
-/// <summary><see cref="GpuClusteringManager.ReadOnceAsync"/>: one nvidia-smi call.</summary>
+/// <summary><see cref="GpuClusteringManager.ReadOnceAsync(GpuClusteringOptions?, GpuClusteringServices?, CancellationToken)"/>: one nvidia-smi call.</summary>
 public class ReadOnceTests
 {
     [Fact]
@@ -14,9 +14,9 @@ public class ReadOnceTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = Simulated(time, devices: 4, faults: "hot:1@0s,ecc:2@0s");
-        var options = Options(time, null, backend);
+        var setup = Options(time, null, backend);
 
-        var snapshot = await GpuClusteringManager.ReadOnceAsync(options).WaitAsync(Guard);
+        var snapshot = await GpuClusteringManager.ReadOnceAsync(setup.Options, setup.Services).WaitAsync(Guard);
 
         snapshot.BackendKind.Should().Be(GpuBackendKind.Simulated);
         snapshot.BackendFallbackReason.Should().BeNull();
@@ -40,7 +40,7 @@ public class ReadOnceTests
             : device == backend.AllDevices[1] ? FakeGpuBackend.HangIgnoringToken(device, token)
             : new ValueTask<GpuSample>(backend.HealthySample());
 
-        var read = GpuClusteringManager.ReadOnceAsync(Options(time, null, backend));
+        var read = Options(time, null, backend).ReadOnceAsync();
         read.IsCompleted.Should().BeFalse("device 1 hangs until its timeout");
         time.Advance(SampleTimeout);
         var snapshot = await read.WaitAsync(Guard);
@@ -60,7 +60,7 @@ public class ReadOnceTests
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2) { Listed = [] };
 
-        var snapshot = await GpuClusteringManager.ReadOnceAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var snapshot = await Options(time, null, backend).ReadOnceAsync().WaitAsync(Guard);
 
         snapshot.Devices.Should().BeEmpty();
         snapshot.Failures.Should().BeEmpty();
@@ -77,7 +77,7 @@ public class ReadOnceTests
             OnDiscover = _ => ValueTask.FromException<IReadOnlyList<GpuDevice>>(new GpuBackendUnavailableException("driver not loaded")),
         };
 
-        var thrown = await FluentActions.Invoking(() => GpuClusteringManager.ReadOnceAsync(Options(time, null, backend))).Should().ThrowAsync<GpuClusterStartException>();
+        var thrown = await FluentActions.Invoking(() => Options(time, null, backend).ReadOnceAsync()).Should().ThrowAsync<GpuClusterStartException>();
 
         thrown.Which.Step.Should().Be(GpuClusterStartStep.Discovery);
         thrown.Which.InnerException.Should().BeOfType<GpuBackendUnavailableException>();
@@ -89,10 +89,10 @@ public class ReadOnceTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 1);
-        var options = Options(time, null, backend);
-        options.DrainTimeout = TimeSpan.FromHours(2);
+        var setup = Options(time, null, backend);
+        setup.Options.DrainTimeout = TimeSpan.FromHours(2);
 
-        await FluentActions.Invoking(() => GpuClusteringManager.ReadOnceAsync(options)).Should().ThrowAsync<ArgumentException>().WithParameterName("options");
+        await FluentActions.Invoking(() => GpuClusteringManager.ReadOnceAsync(setup.Options, setup.Services)).Should().ThrowAsync<ArgumentException>().WithParameterName("options");
         backend.IsDisposed.Should().BeTrue();
     }
 
@@ -102,7 +102,7 @@ public class ReadOnceTests
         static async Task<string> ReadAsync()
         {
             var time = new FakeTimeProvider(Start);
-            var snapshot = await GpuClusteringManager.ReadOnceAsync(Options(time, null, Simulated(time, devices: 3, seed: 9)));
+            var snapshot = await Options(time, null, Simulated(time, devices: 3, seed: 9)).ReadOnceAsync();
             return JsonSerializer.Serialize(snapshot.Devices.Select(d => new { d.Device.Uuid, d.Latest!.Value.UtilizationPercent, d.Latest.Value.MemoryUsedBytes }));
         }
 

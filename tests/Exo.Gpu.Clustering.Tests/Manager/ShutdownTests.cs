@@ -16,10 +16,10 @@ public class ShutdownTests
         var time = new FakeTimeProvider(Start);
         var logs = new FakeLoggerFactory();
         var backend = new FakeGpuBackend(time, 4);
-        var options = Options(time, logs, backend);
-        options.EnablePoller = true;
-        options.RediscoveryInterval = TimeSpan.FromSeconds(5);
-        var manager = await GpuClusteringManager.StartAsync(options).WaitAsync(Guard);
+        var setup = Options(time, logs, backend);
+        setup.Options.EnablePoller = true;
+        setup.Options.RediscoveryInterval = TimeSpan.FromSeconds(5);
+        var manager = await GpuClusteringManager.StartAsync(setup.Options, setup.Services).WaitAsync(Guard);
         using var ready = new Barrier(8);
 
         var callers = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
@@ -91,10 +91,10 @@ public class ShutdownTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var options = Options(time, null, backend);
-        options.EnablePoller = true;
-        options.RediscoveryInterval = TimeSpan.FromSeconds(5);
-        var manager = await GpuClusteringManager.StartAsync(options).WaitAsync(Guard);
+        var setup = Options(time, null, backend);
+        setup.Options.EnablePoller = true;
+        setup.Options.RediscoveryInterval = TimeSpan.FromSeconds(5);
+        var manager = await GpuClusteringManager.StartAsync(setup.Options, setup.Services).WaitAsync(Guard);
         var selector = manager.Selector;
         manager.TryAcquire(TenGiB, out var lease).Should().BeTrue();
         var revoked = WhenCanceled(lease.Token);
@@ -121,7 +121,7 @@ public class ShutdownTests
         var time = new FakeTimeProvider(Start);
         var logs = new FakeLoggerFactory();
         var backend = new FakeGpuBackend(time, 2);
-        var manager = await GpuClusteringManager.StartAsync(Options(time, logs, backend)).WaitAsync(Guard);
+        var manager = await Options(time, logs, backend).StartAsync().WaitAsync(Guard);
         var selector = manager.Selector;
         manager.TryAcquire(TenGiB, out var lease).Should().BeTrue();
 
@@ -145,9 +145,9 @@ public class ShutdownTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 1);
-        var options = Options(time, null, backend);
-        options.DrainTimeout = TimeSpan.Zero;
-        var manager = await GpuClusteringManager.StartAsync(options).WaitAsync(Guard);
+        var setup = Options(time, null, backend);
+        setup.Options.DrainTimeout = TimeSpan.Zero;
+        var manager = await GpuClusteringManager.StartAsync(setup.Options, setup.Services).WaitAsync(Guard);
         manager.TryAcquire(TenGiB, out var lease).Should().BeTrue();
 
         await manager.ShutdownAsync().WaitAsync(Guard);
@@ -162,7 +162,7 @@ public class ShutdownTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 1);
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         manager.TryAcquire(TenGiB, out var lease).Should().BeTrue();
         using var impatient = new CancellationTokenSource();
 
@@ -209,10 +209,10 @@ public class ShutdownTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var options = Options(time, null, backend);
-        options.EnablePoller = true;
-        options.RediscoveryInterval = TimeSpan.FromSeconds(2);
-        var manager = await GpuClusteringManager.StartAsync(options).WaitAsync(Guard);
+        var setup = Options(time, null, backend);
+        setup.Options.EnablePoller = true;
+        setup.Options.RediscoveryInterval = TimeSpan.FromSeconds(2);
+        var manager = await GpuClusteringManager.StartAsync(setup.Options, setup.Services).WaitAsync(Guard);
         var samples = manager.Telemetry.Subscribe();
         time.Advance(PollInterval);
         await StartTests.WaitForReadingsAsync(samples, manager.Devices, Start + PollInterval);
@@ -235,7 +235,7 @@ public class ShutdownTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         backend.OnSample = (d, ct) =>
         {
@@ -257,7 +257,7 @@ public class ShutdownTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         backend.OnDiscover = async ct =>
         {

@@ -61,13 +61,13 @@ public class StartTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var options = Options(time, null, backend, backend);
-        options.BackendChoice = (GpuBackendChoice)42;
-        options.Telemetry = new TelemetryOptions { PollInterval = TimeSpan.Zero, HistoryCapacity = 0 };
-        options.RediscoveryInterval = TimeSpan.FromSeconds(-1);
-        options.DrainTimeout = TimeSpan.FromHours(2);
+        var setup = Options(time, null, backend, backend);
+        setup.Options.BackendChoice = (GpuBackendChoice)42;
+        setup.Options.Telemetry = new TelemetryOptions { PollInterval = TimeSpan.Zero, HistoryCapacity = 0 };
+        setup.Options.RediscoveryInterval = TimeSpan.FromSeconds(-1);
+        setup.Options.DrainTimeout = TimeSpan.FromHours(2);
 
-        var act = () => GpuClusteringManager.StartAsync(options);
+        var act = () => GpuClusteringManager.StartAsync(setup.Options, setup.Services);
 
         var thrown = (await act.Should().ThrowExactlyAsync<ArgumentException>()).Which;
         thrown.ParamName.Should().Be("options");
@@ -88,7 +88,7 @@ public class StartTests
         var time = new FakeTimeProvider(Start);
         var first = Simulated(time, devices: 2, seed: 1);
         var second = Simulated(time, devices: 3, seed: 2);
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, first, second)).WaitAsync(Guard);
+        var manager = await Options(time, null, first, second).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
 
         manager.Devices.Select(d => d.Uuid).Should().Equal(first.AllDevices.Concat(second.AllDevices).Select(d => d.Uuid));
@@ -108,7 +108,7 @@ public class StartTests
         var first = Simulated(time, devices: 2, seed: 5);
         var second = Simulated(time, devices: 2, seed: 5);
 
-        var act = () => GpuClusteringManager.StartAsync(Options(time, null, first, second));
+        var act = () => Options(time, null, first, second).StartAsync();
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
         thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
@@ -121,16 +121,15 @@ public class StartTests
     public async Task StartAsync_NvmlLibraryMissing_FailsAtBackendStep()
     {
         var time = new FakeTimeProvider(Start);
-        var options = Options(time, null);
-        options.BackendChoice = GpuBackendChoice.Nvml;
-        options.NvmlOptions = new NvmlGpuBackendOptions
+        var setup = Options(time, null);
+        setup.Options.BackendChoice = GpuBackendChoice.Nvml;
+        setup.Options.NvmlOptions = new NvmlGpuBackendOptions
         {
             NvmlLibraryPath = "/nonexistent/exo-gpu-manager-test/libnvidia-ml.so.1",
-            TimeProvider = time,
             ProcessEnvironment = _ => null,
         };
 
-        var act = () => GpuClusteringManager.StartAsync(options);
+        var act = () => GpuClusteringManager.StartAsync(setup.Options, setup.Services);
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
         thrown.Step.Should().Be(GpuClusterStartStep.Backend);
@@ -142,11 +141,11 @@ public class StartTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2) { OnDiscover = _ => throw new GpuBackendUnavailableException("driver gone") };
-        var options = Options(time, null, backend);
-        options.EnablePoller = true;
-        options.RediscoveryInterval = TimeSpan.FromSeconds(5);
+        var setup = Options(time, null, backend);
+        setup.Options.EnablePoller = true;
+        setup.Options.RediscoveryInterval = TimeSpan.FromSeconds(5);
 
-        var act = () => GpuClusteringManager.StartAsync(options);
+        var act = () => GpuClusteringManager.StartAsync(setup.Options, setup.Services);
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
         thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
@@ -160,7 +159,7 @@ public class StartTests
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2) { Listed = [] };
 
-        var act = () => GpuClusteringManager.StartAsync(Options(time, null, backend));
+        var act = () => Options(time, null, backend).StartAsync();
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
         thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
@@ -174,7 +173,7 @@ public class StartTests
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2) { OnSample = (d, _) => throw new GpuSamplingException("no reading") };
 
-        var act = () => GpuClusteringManager.StartAsync(Options(time, null, backend));
+        var act = () => Options(time, null, backend).StartAsync();
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
         thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
@@ -196,7 +195,7 @@ public class StartTests
         };
         using var cancel = new CancellationTokenSource();
 
-        var start = GpuClusteringManager.StartAsync(Options(time, null, backend), cancel.Token);
+        var start = Options(time, null, backend).StartAsync(cancel.Token);
         await backend.DiscoverEntered.Task.WaitAsync(Guard);
         start.IsCompleted.Should().BeFalse("discovery hangs until cancelled");
         await cancel.CancelAsync();
@@ -218,10 +217,10 @@ public class StartTests
             cancel.Cancel();
             return new ValueTask<GpuSample>(backend.HealthySample());
         };
-        var options = Options(time, null, backend);
-        options.EnablePoller = true;
+        var setup = Options(time, null, backend);
+        setup.Options.EnablePoller = true;
 
-        var act = () => GpuClusteringManager.StartAsync(options, cancel.Token).WaitAsync(Guard);
+        var act = () => GpuClusteringManager.StartAsync(setup.Options, setup.Services, cancel.Token).WaitAsync(Guard);
 
         await act.Should().ThrowAsync<OperationCanceledException>();
         await AssertNothingRunsAsync(time, backend);
@@ -236,7 +235,7 @@ public class StartTests
         var broken = backend.AllDevices[1];
         backend.OnSample = (d, _) => d.Equals(broken) ? throw new GpuSamplingException("bad read") : new ValueTask<GpuSample>(backend.HealthySample());
 
-        var manager = await GpuClusteringManager.StartAsync(Options(time, logs, backend)).WaitAsync(Guard);
+        var manager = await Options(time, logs, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
 
         manager.Devices.Should().Equal(backend.AllDevices[0], backend.AllDevices[2]);
@@ -251,10 +250,10 @@ public class StartTests
         var backend = new FakeGpuBackend(time, 3);
         var broken = backend.AllDevices[1];
         backend.OnSample = (d, _) => d.Equals(broken) ? throw new GpuSamplingException("bad read") : new ValueTask<GpuSample>(backend.HealthySample());
-        var options = Options(time, null, backend);
-        options.StrictStart = true;
+        var setup = Options(time, null, backend);
+        setup.Options.StrictStart = true;
 
-        var act = () => GpuClusteringManager.StartAsync(options);
+        var act = () => GpuClusteringManager.StartAsync(setup.Options, setup.Services);
 
         var thrown = (await act.Should().ThrowAsync<GpuClusterStartException>()).Which;
         thrown.Step.Should().Be(GpuClusterStartStep.Discovery);
@@ -272,7 +271,7 @@ public class StartTests
         var hung = backend.AllDevices[0];
         backend.OnSample = (d, ct) => d.Equals(hung) ? FakeGpuBackend.HangIgnoringToken(d, ct) : new ValueTask<GpuSample>(backend.HealthySample());
 
-        var start = GpuClusteringManager.StartAsync(Options(time, logs, backend));
+        var start = Options(time, logs, backend).StartAsync();
         await backend.SampleEntered.Task.WaitAsync(Guard);
         time.Advance(SampleTimeout);
         var manager = await start.WaitAsync(Guard);
@@ -287,10 +286,10 @@ public class StartTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2) { OnSample = FakeGpuBackend.HangUntilCanceled };
-        var options = Options(time, null, backend);
-        options.StrictStart = true;
+        var setup = Options(time, null, backend);
+        setup.Options.StrictStart = true;
 
-        var start = GpuClusteringManager.StartAsync(options);
+        var start = GpuClusteringManager.StartAsync(setup.Options, setup.Services);
         await backend.SampleEntered.Task.WaitAsync(Guard);
         time.Advance(SampleTimeout);
 
@@ -308,7 +307,7 @@ public class StartTests
         var broken = backend.AllDevices[0];
         backend.OnSample = (d, _) => d.Equals(broken) ? throw new InvalidOperationException("driver bug") : new ValueTask<GpuSample>(backend.HealthySample());
 
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
 
         manager.Devices.Should().Equal(backend.AllDevices[1]);
@@ -325,7 +324,7 @@ public class StartTests
             ? new GpuSample { Timestamp = time.GetUtcNow(), UtilizationPercent = 140 }
             : backend.HealthySample());
 
-        var manager = await GpuClusteringManager.StartAsync(Options(time, logs, backend)).WaitAsync(Guard);
+        var manager = await Options(time, logs, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
 
         manager.Devices.Should().Equal(backend.AllDevices[0]);
@@ -340,7 +339,7 @@ public class StartTests
         var good = new FakeGpuBackend(time, 2, "good");
         var bad = new FakeGpuBackend(time, 2, "bad") { OnDiscover = _ => throw new GpuBackendUnavailableException("no driver") };
 
-        var manager = await GpuClusteringManager.StartAsync(Options(time, logs, bad, good)).WaitAsync(Guard);
+        var manager = await Options(time, logs, bad, good).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
 
         manager.Devices.Should().Equal(good.AllDevices);
@@ -353,10 +352,10 @@ public class StartTests
         var time = new FakeTimeProvider(Start);
         var good = new FakeGpuBackend(time, 2, "good");
         var bad = new FakeGpuBackend(time, 2, "bad") { OnDiscover = _ => throw new GpuBackendUnavailableException("no driver") };
-        var options = Options(time, null, good, bad);
-        options.StrictStart = true;
+        var setup = Options(time, null, good, bad);
+        setup.Options.StrictStart = true;
 
-        var act = () => GpuClusteringManager.StartAsync(options);
+        var act = () => GpuClusteringManager.StartAsync(setup.Options, setup.Services);
 
         (await act.Should().ThrowAsync<GpuClusterStartException>()).Which.Step.Should().Be(GpuClusterStartStep.Discovery);
         await AssertNothingRunsAsync(time, good);

@@ -48,10 +48,10 @@ public class StressTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = Simulated(time, devices: 8, seed: round + 1);
-        var options = Options(time, null, backend);
-        options.EnablePoller = round % 2 == 0;
-        options.RediscoveryInterval = TimeSpan.FromSeconds(30);
-        var manager = await GpuClusteringManager.StartAsync(options).WaitAsync(Guard);
+        var setup = Options(time, null, backend);
+        setup.Options.EnablePoller = round % 2 == 0;
+        setup.Options.RediscoveryInterval = TimeSpan.FromSeconds(30);
+        var manager = await GpuClusteringManager.StartAsync(setup.Options, setup.Services).WaitAsync(Guard);
         var selector = manager.Selector;   // kept to read the lease accounting after shutdown (the manager refuses it then)
         var subscription = manager.Telemetry.Subscribe(64);
         var devices = manager.Devices;

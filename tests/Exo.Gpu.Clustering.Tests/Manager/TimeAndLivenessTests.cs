@@ -15,7 +15,7 @@ public class TimeAndLivenessTests
     {
         var time = new SteppingTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2); // stamps its readings with the (stepped) wall clock
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         var events = new ManagerEvents(manager);
         var device = backend.AllDevices[1];
@@ -50,7 +50,7 @@ public class TimeAndLivenessTests
     {
         var time = new FakeTimeProvider(Start);
         var backend = new FakeGpuBackend(time, 2);
-        var manager = await GpuClusteringManager.StartAsync(Options(time, null, backend)).WaitAsync(Guard);
+        var manager = await Options(time, null, backend).StartAsync().WaitAsync(Guard);
         await using var _ = Stop(manager, time);
         var device = backend.AllDevices[1];
         manager.TryAcquire(new GpuRequest { MemoryBytes = 10 * GiB, IncludeUuids = [device.Uuid] }, out var lease).Should().BeTrue();

@@ -19,9 +19,8 @@ public class CollectorIntegrationTests
         await using var backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions
         {
             Seed = 1,
-            TimeProvider = time,
-            FaultPlan = SimulatedFaultPlan.Parse("lost:3@10s"),
-        });
+            Faults = "lost:3@10s",
+        }, time);
         var devices = await backend.DiscoverAsync(CancellationToken.None);
         await using var collector = new TelemetryCollector(devices, timeProvider: time);
         await using var poller = new TelemetryPoller(backend, collector);
@@ -52,7 +51,7 @@ public class CollectorIntegrationTests
     public async Task Select_OverTheCollector_SeesReadingsAndReservations()
     {
         var time = new FakeTimeProvider(Start);
-        await using var backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions { Seed = 2, TimeProvider = time });
+        await using var backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions { Seed = 2 }, time);
         var devices = await backend.DiscoverAsync(CancellationToken.None);
         await using var collector = new TelemetryCollector(devices, timeProvider: time);
         await using var poller = new TelemetryPoller(backend, collector);

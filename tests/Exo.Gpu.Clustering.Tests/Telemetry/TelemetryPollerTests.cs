@@ -24,10 +24,9 @@ public class TelemetryPollerTests
             Time = new FakeTimeProvider(Start);
             Backend = new SimulatedGpuBackend(new SimulatedGpuBackendOptions
             {
-                Profile = SimulatedClusterProfile.Homogeneous(devices),
-                TimeProvider = Time,
-                FaultPlan = SimulatedFaultPlan.Parse(faults),
-            });
+                DeviceCount = devices,
+                Faults = faults,
+            }, Time);
             Collector = new TelemetryCollector(
                 Backend.AllDevices,
                 new TelemetryOptions { PollInterval = Interval, SampleTimeout = Timeout, MaxBackoff = TimeSpan.FromSeconds(8), StalenessLimit = TimeSpan.FromSeconds(5) },

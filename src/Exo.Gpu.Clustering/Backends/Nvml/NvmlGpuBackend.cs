@@ -5,6 +5,7 @@ using System.Text;
 using Exo.Gpu.Clustering.Backends.Nvml.Interop;
 using Exo.Gpu.Clustering.Devices;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Exo.Gpu.Clustering.Backends.Nvml;
 
@@ -64,19 +65,21 @@ public sealed partial class NvmlGpuBackend : IGpuBackend
 
     /// <summary>Loads NVML (and the CUDA driver when present) and initializes NVML.</summary>
     /// <param name="options">The settings; defaults when <see langword="null"/>.</param>
-    /// <exception cref="ArgumentException">The options are invalid: a null clock or logger, an undefined device order, or an event wait timeout outside 1 ms to 1 minute (the message lists every problem).</exception>
+    /// <param name="timeProvider">The clock that timestamps readings and events and times back-offs; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <param name="loggerFactory">Where the backend logs (category <see cref="NvmlGpuBackend"/>); nothing is logged when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentException">The options are invalid: an undefined device order, or an event wait timeout outside 1 ms to 1 minute (the message lists every problem).</exception>
     /// <exception cref="GpuBackendUnavailableException">
     /// NVML cannot be used: no library loads (the message names every path searched), the library lacks a required
     /// export, another NVML library is already bound in this process, or <c>nvmlInit_v2</c> fails (e.g.
     /// <c>NVML_ERROR_DRIVER_NOT_LOADED</c>); or <see cref="NvmlGpuBackendOptions.CudaLibraryPath"/> is set and cannot be used.
     /// </exception>
-    public NvmlGpuBackend(NvmlGpuBackendOptions? options = null)
+    public NvmlGpuBackend(NvmlGpuBackendOptions? options = null, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
     {
         options ??= new NvmlGpuBackendOptions();
         NvmlGpuBackendOptionsValidator.ThrowIfInvalid(options, nameof(options));
 
-        _time = options.TimeProvider;
-        _logger = options.Logger;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = (ILogger?)loggerFactory?.CreateLogger<NvmlGpuBackend>() ?? NullLogger.Instance;
         _eventWaitTimeout = options.EventWaitTimeout;
         var environment = options.ProcessEnvironment ?? Environment.GetEnvironmentVariable;
         _requested = new CudaVisibilitySettings(options.CudaVisibleDevices, options.CudaDeviceOrder);

@@ -1,11 +1,9 @@
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-
 namespace Exo.Gpu.Clustering.Backends.Nvml;
 
 /// <summary>
 /// Settings of an <see cref="NvmlGpuBackend"/>: plain settable properties, validated once, when the backend is created
-/// (every invalid value in one <see cref="ArgumentException"/>).
+/// (every invalid value in one <see cref="ArgumentException"/>). The clock and the logger are not options: they are
+/// given to the backend's constructor (or to the manager, in <see cref="GpuClusteringServices"/>).
 /// </summary>
 public sealed class NvmlGpuBackendOptions
 {
@@ -32,12 +30,6 @@ public sealed class NvmlGpuBackendOptions
     /// when it is missing; a path set here must load.
     /// </summary>
     public string? CudaLibraryPath { get; set; }
-
-    /// <summary>The clock that timestamps readings and events and times back-offs; <see cref="TimeProvider.System"/> by default, not <see langword="null"/>.</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
-
-    /// <summary>The logger; a null logger by default, not <see langword="null"/>.</summary>
-    public ILogger<NvmlGpuBackend> Logger { get; set; } = NullLogger<NvmlGpuBackend>.Instance;
 
     /// <summary>
     /// Which devices to use, as <c>CUDA_VISIBLE_DEVICES</c> spells it (indices in <see cref="CudaDeviceOrder"/> order,

@@ -1,6 +1,6 @@
 namespace Exo.Gpu.Clustering.Backends.Nvml;
 
-/// <summary>Validates <see cref="NvmlGpuBackendOptions"/>: a clock, a logger, a defined device order and an event wait of 1 ms to 1 minute.</summary>
+/// <summary>Validates <see cref="NvmlGpuBackendOptions"/>: a defined device order and an event wait of 1 ms to 1 minute.</summary>
 internal static class NvmlGpuBackendOptionsValidator
 {
     /// <summary>Adds every invalid value to <paramref name="errors"/>.</summary>
@@ -9,17 +9,6 @@ internal static class NvmlGpuBackendOptionsValidator
     /// <param name="errors">Where the errors go, one sentence each.</param>
     public static void Validate(NvmlGpuBackendOptions options, string path, List<string> errors)
     {
-        // Services, not configuration (a later change takes them out of the options); only null is wrong.
-        if (options.TimeProvider is null)
-        {
-            OptionsValidation.AddNull(errors, path, nameof(options.TimeProvider));
-        }
-
-        if (options.Logger is null)
-        {
-            OptionsValidation.AddNull(errors, path, nameof(options.Logger));
-        }
-
         if (!Enum.IsDefined(options.CudaDeviceOrder))
         {
             OptionsValidation.Add(errors, path, nameof(options.CudaDeviceOrder), $"must be a defined {nameof(CudaDeviceOrder)}", options.CudaDeviceOrder);

@@ -14,7 +14,7 @@ namespace Exo.Gpu.Clustering.Backends.Simulated;
 /// <para>The load model: background utilization wanders smoothly around the device's base load (two slow waves plus
 /// interpolated noise); memory in use follows it; temperature follows the load of the last half minute; power moves
 /// between idle and the limit with load; clocks drop to idle below 5 % load.</para>
-/// <para>Thread safe. Faults follow <see cref="SimulatedGpuBackendOptions.FaultPlan"/>.</para>
+/// <para>Thread safe. Faults follow the fault plan (<see cref="SimulatedGpuBackendOptions.Faults"/>).</para>
 /// </remarks>
 public sealed partial class SimulatedGpuBackend : IGpuBackend
 {
@@ -37,18 +37,39 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
     private readonly CancellationTokenSource _disposed = new();
     private int _disposeState;
 
-    /// <summary>Creates a simulated cluster.</summary>
-    /// <param name="options">The settings; defaults when <see langword="null"/>.</param>
-    /// <exception cref="ArgumentException">The options are invalid: a null profile, clock or plan, or a fault naming a device the profile lacks (the message lists every problem).</exception>
-    public SimulatedGpuBackend(SimulatedGpuBackendOptions? options = null)
+    /// <summary>Creates a simulated cluster from bindable options.</summary>
+    /// <param name="options">The settings; defaults (8 homogeneous devices, seed 1, no faults) when <see langword="null"/>.</param>
+    /// <param name="timeProvider">The clock of every reading, fault and delay; <see cref="TimeProvider.System"/> when <see langword="null"/>. Tests pass a fake one.</param>
+    /// <exception cref="ArgumentException">The options are invalid: a device count outside 1 to 1,024, an undefined profile, a fault plan that does not parse or names a device the cluster lacks (the message lists every problem).</exception>
+#pragma warning disable RS0026 // Both constructors default the clock; the first parameters differ in type, so no call is ambiguous.
+    public SimulatedGpuBackend(SimulatedGpuBackendOptions? options = null, TimeProvider? timeProvider = null)
+#pragma warning restore RS0026
+        : this(Setup.From(options ?? new SimulatedGpuBackendOptions()), timeProvider)
     {
-        options ??= new SimulatedGpuBackendOptions();
-        SimulatedGpuBackendOptionsValidator.ThrowIfInvalid(options, nameof(options));
-        _specs = [.. options.Profile.Devices];
-        _time = options.TimeProvider;
+    }
+
+    /// <summary>Creates a simulated cluster of the given devices (custom specs).</summary>
+    /// <param name="profile">The devices (<see cref="SimulatedClusterProfile.Custom"/>, or a built-in profile).</param>
+    /// <param name="faultPlan">Faults to inject, timed from the backend's creation (<see cref="SimulatedFaultPlan.None"/> for none); each names a device of <paramref name="profile"/>.</param>
+    /// <param name="seed">The seed of every random choice (any value).</param>
+    /// <param name="timeProvider">The clock of every reading, fault and delay; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="profile"/> or <paramref name="faultPlan"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">A fault names a device <paramref name="profile"/> lacks (the message lists every one).</exception>
+#pragma warning disable RS0026 // See the first constructor.
+    public SimulatedGpuBackend(SimulatedClusterProfile profile, SimulatedFaultPlan faultPlan, int seed = SimulatedGpuBackendOptions.DefaultSeed, TimeProvider? timeProvider = null)
+#pragma warning restore RS0026
+        : this(new Setup(profile, faultPlan, seed), timeProvider)
+    {
+    }
+
+    private SimulatedGpuBackend(Setup setup, TimeProvider? timeProvider)
+    {
+        SimulatedGpuBackendOptionsValidator.ThrowIfInvalid(setup.Profile, setup.FaultPlan);
+        _specs = [.. setup.Profile.Devices];
+        _time = timeProvider ?? TimeProvider.System;
         _start = _time.GetUtcNow();
-        _seed = unchecked((ulong)options.Seed);
-        _faults = [.. options.FaultPlan.Faults];
+        _seed = unchecked((ulong)setup.Seed);
+        _faults = [.. setup.FaultPlan.Faults];
         _workloads = new Workload?[_specs.Length];
         _waves = new Wave[_specs.Length];
         _hasFaults = new bool[_specs.Length];
@@ -330,6 +351,18 @@ public sealed partial class SimulatedGpuBackend : IGpuBackend
         BitConverter.TryWriteBytes(bytes, Hash(_seed, (ulong)index, 7, 1));
         BitConverter.TryWriteBytes(bytes[8..], Hash(_seed, (ulong)index, 7, 2));
         return "GPU-" + new Guid(bytes).ToString("D", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>What a simulated cluster is made of: its devices, faults and seed.</summary>
+    private readonly record struct Setup(SimulatedClusterProfile Profile, SimulatedFaultPlan FaultPlan, int Seed)
+    {
+        /// <summary>The setup bindable options describe.</summary>
+        /// <exception cref="ArgumentException">The options are invalid (the message lists every problem).</exception>
+        public static Setup From(SimulatedGpuBackendOptions options)
+        {
+            SimulatedGpuBackendOptionsValidator.ThrowIfInvalid(options, nameof(options));
+            return new Setup(options.CreateProfile(), options.CreateFaultPlan(), options.Seed);
+        }
     }
 
     private static double Unit(ulong hash) => (hash >> 11) * (1.0 / (1UL << 53));

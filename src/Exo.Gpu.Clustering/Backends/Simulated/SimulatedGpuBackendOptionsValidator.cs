@@ -2,7 +2,10 @@ using System.Globalization;
 
 namespace Exo.Gpu.Clustering.Backends.Simulated;
 
-/// <summary>Validates <see cref="SimulatedGpuBackendOptions"/>: a profile, a clock and a plan whose faults name devices of the profile.</summary>
+/// <summary>
+/// Validates <see cref="SimulatedGpuBackendOptions"/>: a device count of 1 to 1,024, a defined profile, and a fault plan
+/// that parses and names devices of the cluster; and the profile and plan given to the custom-specs constructor.
+/// </summary>
 internal static class SimulatedGpuBackendOptionsValidator
 {
     /// <summary>Adds every invalid value to <paramref name="errors"/>.</summary>
@@ -11,33 +14,36 @@ internal static class SimulatedGpuBackendOptionsValidator
     /// <param name="errors">Where the errors go, one sentence each.</param>
     public static void Validate(SimulatedGpuBackendOptions options, string path, List<string> errors)
     {
-        if (options.Profile is null)
+        var countValid = options.DeviceCount is >= 1 and <= SimulatedGpuBackendOptions.MaxDeviceCount;
+        if (!countValid)
         {
-            OptionsValidation.AddNull(errors, path, nameof(options.Profile));
+            OptionsValidation.Add(errors, path, nameof(options.DeviceCount), $"must be from 1 to {SimulatedGpuBackendOptions.MaxDeviceCount}", options.DeviceCount);
         }
 
-        // A service, not configuration (a later change takes it out of the options); only null is wrong.
-        if (options.TimeProvider is null)
+        if (!Enum.IsDefined(options.Profile))
         {
-            OptionsValidation.AddNull(errors, path, nameof(options.TimeProvider));
+            OptionsValidation.Add(errors, path, nameof(options.Profile), $"must be a defined {nameof(SimulatedProfileKind)} (Homogeneous or Heterogeneous)", options.Profile);
         }
 
-        if (options.FaultPlan is null)
+        if (string.IsNullOrWhiteSpace(options.Faults))
         {
-            OptionsValidation.AddNull(errors, path, nameof(options.FaultPlan));
+            return;
         }
-        else if (options.Profile is not null)
+
+        SimulatedFaultPlan plan;
+        try
         {
-            var count = options.Profile.Devices.Count;
-            foreach (var fault in options.FaultPlan.Faults)
-            {
-                if (fault.DeviceIndex >= count)
-                {
-                    errors.Add(string.Create(
-                        CultureInfo.InvariantCulture,
-                        $"{path}{nameof(options.FaultPlan)} fault '{fault}' names device {fault.DeviceIndex}, but {path}{nameof(options.Profile)} has {count} devices."));
-                }
-            }
+            plan = SimulatedFaultPlan.Parse(options.Faults);
+        }
+        catch (FormatException e)
+        {
+            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{path}{nameof(options.Faults)} must be a fault plan such as 'lost:2@30s+60s,hot:0@5s' ({e.Message.TrimEnd('.')}); it is '{options.Faults}'."));
+            return;
+        }
+
+        if (countValid)
+        {
+            AddFaultsBeyond(plan, options.DeviceCount, $"{path}{nameof(options.Faults)}", $"{path}{nameof(options.DeviceCount)} is {options.DeviceCount}", errors);
         }
     }
 
@@ -50,5 +56,33 @@ internal static class SimulatedGpuBackendOptionsValidator
         var errors = new List<string>();
         Validate(options, string.Empty, errors);
         OptionsValidation.ThrowIfAny(errors, "simulated backend", paramName);
+    }
+
+    /// <summary>Validates a custom profile and its fault plan.</summary>
+    /// <param name="profile">The profile.</param>
+    /// <param name="faultPlan">The plan.</param>
+    /// <exception cref="ArgumentNullException">Either is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">A fault names a device the profile lacks (the message lists every one).</exception>
+    public static void ThrowIfInvalid(SimulatedClusterProfile profile, SimulatedFaultPlan faultPlan)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(faultPlan);
+        var errors = new List<string>();
+        AddFaultsBeyond(faultPlan, profile.Devices.Count, nameof(faultPlan), $"the profile has {profile.Devices.Count} devices", errors);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid simulated fault plan: " + string.Join(" ", errors), nameof(faultPlan));
+        }
+    }
+
+    private static void AddFaultsBeyond(SimulatedFaultPlan plan, int count, string what, string but, List<string> errors)
+    {
+        foreach (var fault in plan.Faults)
+        {
+            if (fault.DeviceIndex >= count)
+            {
+                errors.Add(string.Create(CultureInfo.InvariantCulture, $"{what} fault '{fault}' names device {fault.DeviceIndex}, but {but}."));
+            }
+        }
     }
 }

@@ -30,7 +30,7 @@ internal sealed class EligibilityRules
     public EligibilityRules(DeviceSelectorOptions options)
     {
         _hot = options.HotTemperatureC;
-        _headroom = options.MemoryHeadroomBytes;
+        _headroom = options.EffectiveMemoryHeadroomBytes;
         _maxLeases = options.MaxLeasesPerDevice ?? int.MaxValue;
     }
 

@@ -1,6 +1,5 @@
 using Exo.Gpu.Clustering.Backends.Nvml;
 using Exo.Gpu.Clustering.Devices;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Exo.Gpu.Clustering.Tests.Backends.Nvml;
 
@@ -167,7 +166,7 @@ public class NvmlVisibilityTests
     {
         Fake.Reset(4);
         Fake.SetCudaOrder(2, 0, 3, 1); // the driver's FASTEST_FIRST order differs from NVML's
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start), value));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options(value));
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -183,8 +182,7 @@ public class NvmlVisibilityTests
         Fake.Set(1, "pci.bus", 0x10);
         Fake.Set(2, "pci.bus", 0x20);
         Fake.SetCudaOrder(0, 1, 2);
-        await using var backend = new NvmlGpuBackend(
-            NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start), "0,2", CudaDeviceOrder.PciBusId));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options("0,2", CudaDeviceOrder.PciBusId));
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -196,9 +194,9 @@ public class NvmlVisibilityTests
     {
         Fake.Reset(4);
         Fake.SetCudaOrder(3); // the driver, started with CUDA_VISIBLE_DEVICES=2, sees one device
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start), "2");
+        var options = NvmlTestContext.Options("2");
         options.ProcessEnvironment = name => name == "CUDA_VISIBLE_DEVICES" ? "2" : null;
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options);
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -211,9 +209,9 @@ public class NvmlVisibilityTests
     {
         Fake.Reset(2);
         Fake.SetCudaOrder(); // cuInit returns CUDA_ERROR_NO_DEVICE, as with CUDA_VISIBLE_DEVICES=-1
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start), "-1");
+        var options = NvmlTestContext.Options("-1");
         options.ProcessEnvironment = name => name == "CUDA_VISIBLE_DEVICES" ? "-1" : null;
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options);
 
         (await backend.DiscoverAsync(CancellationToken.None)).Should().BeEmpty();
     }

@@ -1,7 +1,6 @@
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Backends.Simulated;
 using Exo.Gpu.Clustering.Devices;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Exo.Gpu.Clustering.Tests.Backends.Nvml;
 
@@ -14,7 +13,7 @@ public class GpuBackendFactoryTests
     [Fact]
     public async Task CreateAsync_AutoWithoutNvml_FallsBackToSimulatedAndSaysWhy()
     {
-        var nvml = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
+        var nvml = NvmlTestContext.Options();
         nvml.NvmlLibraryPath = MissingPath;
 
         var selection = await GpuBackendFactory.CreateAsync(GpuBackendChoice.Auto, nvml, new SimulatedGpuBackendOptions { Seed = 3 });
@@ -31,7 +30,7 @@ public class GpuBackendFactoryTests
     {
         Fake.Reset(2);
 
-        var selection = await GpuBackendFactory.CreateAsync(GpuBackendChoice.Auto, NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        var selection = await GpuBackendFactory.CreateAsync(GpuBackendChoice.Auto, NvmlTestContext.Options());
         await using var backend = selection.Backend;
 
         selection.Kind.Should().Be(GpuBackendKind.Nvml);
@@ -45,7 +44,7 @@ public class GpuBackendFactoryTests
         Fake.Reset(0);
         var before = Fake.InitCount;
 
-        var selection = await GpuBackendFactory.CreateAsync(GpuBackendChoice.Auto, NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        var selection = await GpuBackendFactory.CreateAsync(GpuBackendChoice.Auto, NvmlTestContext.Options());
         await using var backend = selection.Backend;
 
         selection.Kind.Should().Be(GpuBackendKind.Simulated);
@@ -56,7 +55,7 @@ public class GpuBackendFactoryTests
     [Fact]
     public async Task CreateAsync_NvmlMissing_ThrowsNamingWhatWasSearched()
     {
-        var nvml = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
+        var nvml = NvmlTestContext.Options();
         nvml.NvmlLibraryPath = MissingPath;
 
         var act = async () => await GpuBackendFactory.CreateAsync(GpuBackendChoice.Nvml, nvml);
@@ -69,7 +68,7 @@ public class GpuBackendFactoryTests
     {
         Fake.Reset(0);
 
-        var selection = await GpuBackendFactory.CreateAsync(GpuBackendChoice.Nvml, NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        var selection = await GpuBackendFactory.CreateAsync(GpuBackendChoice.Nvml, NvmlTestContext.Options());
         await using var backend = selection.Backend;
 
         selection.Kind.Should().Be(GpuBackendKind.Nvml);

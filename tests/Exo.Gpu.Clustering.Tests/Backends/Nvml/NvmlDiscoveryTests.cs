@@ -1,5 +1,4 @@
 using Exo.Gpu.Clustering.Backends;
-using Exo.Gpu.Clustering.Backends.Nvml;
 using Exo.Gpu.Clustering.Devices;
 using Microsoft.Extensions.Time.Testing;
 
@@ -28,7 +27,7 @@ public class NvmlDiscoveryTests
         Fake.Set(1, "clock.mem.max", 1215);
         Fake.Set(1, "bus.width", 5120);
         Fake.Set(1, "mig.pending", 1); // MIG mode changes the facts CUDA gives (NvmlRealityTests); here it is only pending
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options());
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -60,7 +59,7 @@ public class NvmlDiscoveryTests
     {
         Fake.Reset(4);
         Fake.SetCudaOrder(2, 0, 3, 1);
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options());
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -79,7 +78,7 @@ public class NvmlDiscoveryTests
         }
 
         Fake.SetCudaOrder(2, 1, 0);
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options());
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -92,7 +91,7 @@ public class NvmlDiscoveryTests
     {
         Fake.Reset(3);
         Fake.SetCudaOrder(2, 1); // as a driver started with CUDA_VISIBLE_DEVICES hiding device 0 would enumerate
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options());
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -103,10 +102,10 @@ public class NvmlDiscoveryTests
     public async Task DiscoverAsync_WithoutCudaDriver_DevicesHaveNoOrdinalOrSmCount()
     {
         Fake.Reset(2);
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
+        var options = NvmlTestContext.Options();
         options.CudaLibraryPath = null;
         options.CudaSearchPaths = ["/nonexistent/exo-gpu-test/libcuda.so.1"];
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options);
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -120,10 +119,10 @@ public class NvmlDiscoveryTests
     {
         Fake.Reset(1);
         var before = Fake.InitCount;
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
+        var options = NvmlTestContext.Options();
         options.CudaLibraryPath = "/nonexistent/exo-gpu-test/libcuda.so.1";
 
-        var act = () => new NvmlGpuBackend(options);
+        var act = () => NvmlTestContext.Create(options);
 
         act.Should().Throw<GpuBackendUnavailableException>().WithMessage("*/nonexistent/exo-gpu-test/libcuda.so.1*");
         Fake.InitCount.Should().Be(before, "the failed constructor shut NVML down again");
@@ -136,7 +135,7 @@ public class NvmlDiscoveryTests
         Fake.Inject("cuInit", -1, 999);
         var before = Fake.InitCount;
 
-        var act = () => new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        var act = () => NvmlTestContext.Create(NvmlTestContext.Options());
 
         act.Should().Throw<GpuBackendUnavailableException>().WithMessage("*cuInit*CUDA_ERROR_UNKNOWN (999)*");
         Fake.InitCount.Should().Be(before);
@@ -147,10 +146,10 @@ public class NvmlDiscoveryTests
     {
         Fake.Reset(2);
         Fake.Inject("cuInit", -1, 999);
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
+        var options = NvmlTestContext.Options();
         options.CudaLibraryPath = null;
         options.CudaSearchPaths = [Fake.Path];
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options);
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -168,7 +167,7 @@ public class NvmlDiscoveryTests
     {
         Fake.Reset(3);
         Fake.Inject("nvmlDeviceGetHandleByIndex_v2", 1, code);
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options());
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -182,7 +181,7 @@ public class NvmlDiscoveryTests
     {
         Fake.Reset(2);
         Fake.Inject(function, 0, FakeGpuLibrary.GpuIsLost);
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options());
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -195,7 +194,7 @@ public class NvmlDiscoveryTests
         Fake.Reset(2);
         Fake.Set(0, "uuid", "");
         Fake.Set(1, "name", " ");
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options());
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -212,10 +211,10 @@ public class NvmlDiscoveryTests
     {
         Fake.Reset(1);
         Fake.Inject(function, 0, FakeGpuLibrary.NotSupported);
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
+        var options = NvmlTestContext.Options();
         options.CudaLibraryPath = null;
         options.CudaSearchPaths = ["/nonexistent/exo-gpu-test/libcuda.so.1"]; // CUDA would fill some facts in
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options);
 
         var device = (await backend.DiscoverAsync(CancellationToken.None)).Should().ContainSingle().Subject;
 
@@ -234,7 +233,7 @@ public class NvmlDiscoveryTests
     public async Task DiscoverAsync_CountFails_ThrowsUnavailableWithNvmlName()
     {
         Fake.Reset(2);
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options());
         Fake.Inject("nvmlDeviceGetCount_v2", -1, FakeGpuLibrary.Unknown);
 
         var act = async () => await backend.DiscoverAsync(CancellationToken.None);
@@ -246,7 +245,7 @@ public class NvmlDiscoveryTests
     public async Task DiscoverAsync_CancellableToken_SameDevicesOffThread()
     {
         Fake.Reset(3);
-        await using var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        await using var backend = NvmlTestContext.Create(NvmlTestContext.Options());
         using var cts = new CancellationTokenSource();
 
         var devices = await backend.DiscoverAsync(cts.Token);
@@ -261,7 +260,7 @@ public class NvmlDiscoveryTests
         Fake.Inject("nvmlInit_v2", -1, 9); // DRIVER_NOT_LOADED
         var before = Fake.InitCount;
 
-        var act = () => new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        var act = () => NvmlTestContext.Create(NvmlTestContext.Options());
 
         act.Should().Throw<GpuBackendUnavailableException>().WithMessage("*nvmlInit_v2*NVML_ERROR_DRIVER_NOT_LOADED (9)*");
         Fake.InitCount.Should().Be(before);
@@ -270,10 +269,10 @@ public class NvmlDiscoveryTests
     [Fact]
     public void Constructor_LibraryMissing_ThrowsNamingEveryPathSearched()
     {
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
+        var options = NvmlTestContext.Options();
         options.NvmlLibraryPath = "/nonexistent/exo-gpu-test/libnvidia-ml.so.1";
 
-        var act = () => new NvmlGpuBackend(options);
+        var act = () => NvmlTestContext.Create(options);
 
         act.Should().Throw<GpuBackendUnavailableException>()
             .WithMessage("*could not be loaded*Searched: '/nonexistent/exo-gpu-test/libnvidia-ml.so.1' (*No such file*");
@@ -282,10 +281,10 @@ public class NvmlDiscoveryTests
     [Fact]
     public void Constructor_NotAnNvmlLibrary_NamesTheMissingExports()
     {
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
+        var options = NvmlTestContext.Options();
         options.NvmlLibraryPath = "libc.so.6";
 
-        var act = () => new NvmlGpuBackend(options);
+        var act = () => NvmlTestContext.Create(options);
 
         act.Should().Throw<GpuBackendUnavailableException>().WithMessage("*'libc.so.6' is not usable*nvmlInit_v2*nvmlDeviceGetCount_v2*");
     }
@@ -295,11 +294,11 @@ public class NvmlDiscoveryTests
     {
         Fake.Reset(1);
         var time = new FakeTimeProvider(NvmlTestContext.Start);
-        await new NvmlGpuBackend(NvmlTestContext.Options(time)).DisposeAsync(); // binds the main fake for the process
-        var options = NvmlTestContext.Options(time);
+        await NvmlTestContext.Create(NvmlTestContext.Options(), time).DisposeAsync(); // binds the main fake for the process
+        var options = NvmlTestContext.Options();
         options.NvmlLibraryPath = FakeGpuLibrary.OldDriver.Path;
 
-        var act = () => new NvmlGpuBackend(options);
+        var act = () => NvmlTestContext.Create(options);
 
         act.Should().Throw<GpuBackendUnavailableException>()
             .WithMessage($"*already bound in this process to '{FakeGpuLibrary.Main.Path}'*'{FakeGpuLibrary.OldDriver.Path}' cannot be used*");
@@ -326,7 +325,7 @@ public class NvmlDiscoveryTests
     {
         Fake.Reset(1);
         var before = Fake.InitCount;
-        var backend = new NvmlGpuBackend(NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start)));
+        var backend = NvmlTestContext.Create(NvmlTestContext.Options());
         Fake.InitCount.Should().Be(before + 1);
 
         await backend.DisposeAsync();
@@ -343,22 +342,11 @@ public class NvmlDiscoveryTests
     [InlineData(61_000)]
     public void Constructor_EventWaitTimeoutOutOfRange_ThrowsNamingOptions(int milliseconds)
     {
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
+        var options = NvmlTestContext.Options();
         options.EventWaitTimeout = TimeSpan.FromMilliseconds(milliseconds);
 
-        var act = () => new NvmlGpuBackend(options);
+        var act = () => NvmlTestContext.Create(options);
 
         act.Should().Throw<ArgumentException>().WithParameterName("options").WithMessage("*EventWaitTimeout*");
-    }
-
-    [Fact]
-    public void Constructor_NullClock_ThrowsNamingOptions()
-    {
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start));
-        options.TimeProvider = null!;
-
-        var act = () => new NvmlGpuBackend(options);
-
-        act.Should().Throw<ArgumentException>().WithParameterName("options");
     }
 }

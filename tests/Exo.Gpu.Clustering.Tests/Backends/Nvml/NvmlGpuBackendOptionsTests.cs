@@ -20,17 +20,15 @@ public class NvmlGpuBackendOptionsTests
         NvmlGpuBackendOptions.MaxEventWaitTimeout.Should().Be(TimeSpan.FromMinutes(1));
         o.NvmlLibraryPath.Should().BeNull();
         o.CudaLibraryPath.Should().BeNull();
-        o.TimeProvider.Should().BeSameAs(TimeProvider.System);
         Errors(o).Should().BeEmpty();
     }
 
     [Fact]
-    public void Validate_ThreeBadValues_ThreeMessagesWithTheirPaths()
+    public void Validate_TwoBadValues_TwoMessagesWithTheirPaths()
     {
-        var o = new NvmlGpuBackendOptions { TimeProvider = null!, CudaDeviceOrder = (CudaDeviceOrder)5, EventWaitTimeout = TimeSpan.FromMinutes(2) };
+        var o = new NvmlGpuBackendOptions { CudaDeviceOrder = (CudaDeviceOrder)5, EventWaitTimeout = TimeSpan.FromMinutes(2) };
 
         Errors(o, "NvmlOptions.").Should().Equal(
-            "NvmlOptions.TimeProvider must not be null.",
             "NvmlOptions.CudaDeviceOrder must be a defined CudaDeviceOrder; it is 5.",
             "NvmlOptions.EventWaitTimeout must be from 1 ms to 1 minute; it is 00:02:00.");
     }
@@ -50,7 +48,7 @@ public class NvmlGpuBackendOptionsTests
         var options = new NvmlGpuBackendOptions
         {
             NvmlLibraryPath = "/nonexistent/libnvidia-ml.so.1",
-            Logger = null!,
+            CudaDeviceOrder = (CudaDeviceOrder)7,
             EventWaitTimeout = TimeSpan.Zero,
             ProcessEnvironment = _ => null,
         };
@@ -59,6 +57,6 @@ public class NvmlGpuBackendOptionsTests
 
         act.Should().ThrowExactly<ArgumentException>().Which.Should().Match<ArgumentException>(e =>
             e.ParamName == "options"
-            && e.Message == "Invalid NVML backend options: Logger must not be null. EventWaitTimeout must be from 1 ms to 1 minute; it is 00:00:00. (Parameter 'options')");
+            && e.Message == "Invalid NVML backend options: CudaDeviceOrder must be a defined CudaDeviceOrder; it is 7. EventWaitTimeout must be from 1 ms to 1 minute; it is 00:00:00. (Parameter 'options')");
     }
 }

@@ -85,10 +85,9 @@ public class NvmlOldDriverTests
             Set(options, nameof(NvmlGpuBackendOptions.NvmlLibraryPath), path);
             Set(options, nameof(NvmlGpuBackendOptions.CudaLibraryPath), path);
             Set(options, nameof(NvmlGpuBackendOptions.CudaVisibleDevices), null);
-            Set(options, nameof(NvmlGpuBackendOptions.TimeProvider), new FakeTimeProvider(NvmlTestContext.Start));
             Set(options, nameof(NvmlGpuBackendOptions.ProcessEnvironment), (Func<string, string?>)(_ => null));
             var backendType = _assembly.GetType(typeof(NvmlGpuBackend).FullName!, throwOnError: true)!;
-            return Activator.CreateInstance(backendType, options)!;
+            return Activator.CreateInstance(backendType, options, new FakeTimeProvider(NvmlTestContext.Start), null)!;
         }
 
         private static void Set(object target, string property, object? value) =>

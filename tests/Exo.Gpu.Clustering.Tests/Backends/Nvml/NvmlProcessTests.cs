@@ -152,9 +152,8 @@ public class NvmlProcessTests
         Set(nameof(NvmlGpuBackendOptions.NvmlLibraryPath), old.Path);
         Set(nameof(NvmlGpuBackendOptions.CudaLibraryPath), old.Path);
         Set(nameof(NvmlGpuBackendOptions.CudaVisibleDevices), null);
-        Set(nameof(NvmlGpuBackendOptions.TimeProvider), new FakeTimeProvider(NvmlTestContext.Start));
         Set(nameof(NvmlGpuBackendOptions.ProcessEnvironment), (Func<string, string?>)(_ => null));
-        dynamic backend = Activator.CreateInstance(assembly.GetType(typeof(NvmlGpuBackend).FullName!, throwOnError: true)!, options)!;
+        dynamic backend = Activator.CreateInstance(assembly.GetType(typeof(NvmlGpuBackend).FullName!, throwOnError: true)!, options, new FakeTimeProvider(NvmlTestContext.Start), null)!;
         try
         {
             var devices = ((System.Collections.IEnumerable)await backend.DiscoverAsync(CancellationToken.None)).Cast<object>().ToList();

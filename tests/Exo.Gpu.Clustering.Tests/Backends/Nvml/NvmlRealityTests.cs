@@ -1,9 +1,8 @@
 using Exo.Gpu.Clustering.Backends;
 using Exo.Gpu.Clustering.Backends.Nvml;
 using Exo.Gpu.Clustering.Devices;
+using Exo.Gpu.Clustering.Tests.Telemetry;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Testing;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Exo.Gpu.Clustering.Tests.Backends.Nvml;
 
@@ -21,12 +20,11 @@ public class NvmlRealityTests
 
     private static readonly FakeGpuLibrary Fake = FakeGpuLibrary.Main;
 
-    private static (NvmlGpuBackendOptions Options, FakeLogger<NvmlGpuBackend> Logs) Options(string? processVisibleDevices = null)
+    private static (NvmlGpuBackendOptions Options, FakeLoggerFactory Logs) Options(string? processVisibleDevices = null)
     {
-        var logs = new FakeLogger<NvmlGpuBackend>();
-        var options = NvmlTestContext.Options(new FakeTimeProvider(NvmlTestContext.Start), processVisibleDevices);
+        var logs = new FakeLoggerFactory();
+        var options = NvmlTestContext.Options(processVisibleDevices);
         options.ProcessEnvironment = name => name == "CUDA_VISIBLE_DEVICES" ? processVisibleDevices : null;
-        options.Logger = logs;
         return (options, logs);
     }
 
@@ -36,7 +34,7 @@ public class NvmlRealityTests
         Fake.Reset(3);
         Fake.Set(-1, "cuda.reachable", 0); // the CUDA driver cannot reach the kernel driver: cuInit = 100
         var (options, logs) = Options();
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options, null, logs);
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -51,8 +49,8 @@ public class NvmlRealityTests
     {
         Fake.Reset(2);
         Fake.Set(-1, "cuda.reachable", 0);
-        var (options, _) = Options(processVisibleDevices: "-1");
-        await using var backend = new NvmlGpuBackend(options);
+        var (options, logs) = Options(processVisibleDevices: "-1");
+        await using var backend = NvmlTestContext.Create(options, null, logs);
 
         (await backend.DiscoverAsync(CancellationToken.None)).Should().BeEmpty();
         backend.NoDeviceReason.Should().Contain("CUDA_VISIBLE_DEVICES ('-1') hides all 2 devices");
@@ -62,7 +60,7 @@ public class NvmlRealityTests
     public async Task CreateAsync_AutoWhereVisibilityHidesEverything_FallbackReasonSaysWhy()
     {
         Fake.Reset(2);
-        var (options, _) = Options(processVisibleDevices: "-1");
+        var (options, logs) = Options(processVisibleDevices: "-1");
         Fake.SetCudaOrder(); // the driver, started with CUDA_VISIBLE_DEVICES=-1, enumerates nothing
 
         var selection = await GpuBackendFactory.CreateAsync(GpuBackendChoice.Auto, options);
@@ -79,7 +77,7 @@ public class NvmlRealityTests
         Fake.Set(1, "mig.current", 1);
         Fake.Set(1, "temperature", 47);
         var (options, logs) = Options();
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options, null, logs);
         var mig = (await backend.DiscoverAsync(CancellationToken.None)).Single(d => d.Index == 1);
 
         var first = await backend.SampleAsync(mig, CancellationToken.None);
@@ -106,8 +104,8 @@ public class NvmlRealityTests
         Fake.Set(0, "mig.slice.memory", 10L << 30);
         Fake.Set(0, "mig.slice.sm", 16);
         Fake.SetCudaOrder(0, 0, 1); // CUDA lists two MIG devices of GPU 0, then GPU 1
-        var (options, _) = Options();
-        await using var backend = new NvmlGpuBackend(options);
+        var (options, logs) = Options();
+        await using var backend = NvmlTestContext.Create(options, null, logs);
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -127,8 +125,8 @@ public class NvmlRealityTests
         Fake.Reset(1);
         Fake.Set(0, "mig.current", 1);
         Fake.Set(0, "mig.privileged", 1);
-        var (options, _) = Options();
-        await using var backend = new NvmlGpuBackend(options);
+        var (options, logs) = Options();
+        await using var backend = NvmlTestContext.Create(options, null, logs);
 
         var device = (await backend.DiscoverAsync(CancellationToken.None)).Single();
 
@@ -142,9 +140,9 @@ public class NvmlRealityTests
         Fake.Reset(3);
         Fake.Set(2, "mig.current", 1);
         Fake.Set(2, "mig.privileged", 1);
-        var (options, _) = Options();
+        var (options, logs) = Options();
         options.CudaVisibleDevices = "MIG-b0000002-4444-5555-6666-000000000202,0"; // the fake's MIG UUID of CUDA ordinal 2
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options, null, logs);
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 
@@ -158,7 +156,7 @@ public class NvmlRealityTests
     {
         Fake.Reset(1);
         var (options, logs) = Options();
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options, null, logs);
         var device = (await backend.DiscoverAsync(CancellationToken.None)).Single();
         Fake.Inject("nvmlDeviceGetPowerUsage", 0, code);
 
@@ -181,7 +179,7 @@ public class NvmlRealityTests
         var (options, logs) = Options();
         options.CudaLibraryPath = null;
         options.CudaSearchPaths = ["/nonexistent/exo-gpu-test/libcuda.so.1"]; // no CUDA total to fall back on
-        await using var backend = new NvmlGpuBackend(options);
+        await using var backend = NvmlTestContext.Create(options, null, logs);
 
         var devices = await backend.DiscoverAsync(CancellationToken.None);
 

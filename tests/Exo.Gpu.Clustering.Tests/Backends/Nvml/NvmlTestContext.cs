@@ -1,4 +1,5 @@
 using Exo.Gpu.Clustering.Backends.Nvml;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Exo.Gpu.Clustering.Tests.Backends.Nvml;
@@ -18,11 +19,10 @@ internal static class NvmlTestContext
     /// <summary>A guard for waits on the dedicated event thread, so a broken test fails instead of hanging.</summary>
     public static readonly TimeSpan Guard = TimeSpan.FromSeconds(30);
 
-    public static NvmlGpuBackendOptions Options(FakeTimeProvider time, string? visibleDevices = null, CudaDeviceOrder order = CudaDeviceOrder.FastestFirst) => new()
+    public static NvmlGpuBackendOptions Options(string? visibleDevices = null, CudaDeviceOrder order = CudaDeviceOrder.FastestFirst) => new()
     {
         NvmlLibraryPath = FakeGpuLibrary.Main.Path,
         CudaLibraryPath = FakeGpuLibrary.Main.Path,
-        TimeProvider = time,
         CudaVisibleDevices = visibleDevices,
         CudaDeviceOrder = order,
         EventWaitTimeout = TimeSpan.FromMilliseconds(20),
@@ -44,6 +44,10 @@ internal static class NvmlTestContext
     public static NvmlGpuBackend Open(FakeTimeProvider time, int devices = 4, string? visibleDevices = null)
     {
         FakeGpuLibrary.Main.Reset(devices);
-        return new NvmlGpuBackend(Options(time, visibleDevices));
+        return Create(Options(visibleDevices), time);
     }
+
+    /// <summary>An NVML backend over the fake, on <paramref name="time"/> (a fake clock at <see cref="Start"/> when <see langword="null"/>), logging to <paramref name="logs"/>.</summary>
+    public static NvmlGpuBackend Create(NvmlGpuBackendOptions options, TimeProvider? time = null, ILoggerFactory? logs = null) =>
+        new(options, time ?? new FakeTimeProvider(Start), logs);
 }

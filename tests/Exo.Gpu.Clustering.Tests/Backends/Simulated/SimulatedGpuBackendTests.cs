@@ -10,13 +10,7 @@ public class SimulatedGpuBackendTests
     private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     private static SimulatedGpuBackend Create(FakeTimeProvider time, int seed = 1, string faults = "", SimulatedClusterProfile? profile = null) =>
-        new(new SimulatedGpuBackendOptions
-        {
-            Seed = seed,
-            TimeProvider = time,
-            FaultPlan = SimulatedFaultPlan.Parse(faults),
-            Profile = profile ?? SimulatedClusterProfile.Homogeneous(),
-        });
+        new(profile ?? SimulatedClusterProfile.Homogeneous(), SimulatedFaultPlan.Parse(faults), seed, time);
 
     private static async Task<GpuSample[]> SampleAllAsync(SimulatedGpuBackend backend)
     {
@@ -257,10 +251,12 @@ public class SimulatedGpuBackendTests
     }
 
     [Fact]
-    public async Task Constructor_FaultOnMissingDevice_ThrowsNamingOptions()
+    public async Task Constructor_FaultOnMissingDevice_ThrowsNamingThePlan()
     {
         var act = () => Create(new FakeTimeProvider(Start), faults: "lost:8@0s");
-        act.Should().Throw<ArgumentException>().Which.ParamName.Should().Be("options");
+        act.Should().Throw<ArgumentException>().Which.ParamName.Should().Be("faultPlan");
+        FluentActions.Invoking(() => new SimulatedGpuBackend(new SimulatedGpuBackendOptions { Faults = "lost:8@0s" }))
+            .Should().Throw<ArgumentException>().Which.ParamName.Should().Be("options");
         await Task.CompletedTask;
     }
 

@@ -10,13 +10,8 @@ public class SimulatedProcessTests
 {
     private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    private static SimulatedGpuBackend Backend(FakeTimeProvider time, string faults = "") => new(new SimulatedGpuBackendOptions
-    {
-        Profile = SimulatedClusterProfile.Homogeneous(4),
-        Seed = 3,
-        TimeProvider = time,
-        FaultPlan = faults.Length == 0 ? SimulatedFaultPlan.None : SimulatedFaultPlan.Parse(faults),
-    });
+    private static SimulatedGpuBackend Backend(FakeTimeProvider time, string faults = "") =>
+        new(SimulatedClusterProfile.Homogeneous(4), faults.Length == 0 ? SimulatedFaultPlan.None : SimulatedFaultPlan.Parse(faults), 3, time);
 
     [Fact]
     public async Task GetProcessesAsync_Workload_ListsTheJobWithItsMemoryUnderTheMemoryInUse()
