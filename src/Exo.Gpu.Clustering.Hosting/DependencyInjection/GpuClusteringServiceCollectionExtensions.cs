@@ -19,7 +19,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <see cref="IHostedLifecycleService.StoppedAsync"/>, after every hosted service's <see cref="IHostedService.StopAsync"/>,
 /// whatever the registration order.</para>
 /// <para>The options are <see cref="IOptions{TOptions}"/> of <see cref="GpuClusteringOptions"/>, validated when the host
-/// starts (<see cref="GpuClusteringOptionsValidator"/>, naming each bad value by its configuration key). The services
+/// starts (<see cref="GpuClusteringConfigurationValidator"/>, naming each bad value by its configuration key). The services
 /// come from the container: <see cref="TimeProvider"/> (<see cref="TimeProvider.System"/> unless one is registered),
 /// <see cref="ILoggerFactory"/>, <see cref="IMeterFactory"/> (registered by <c>AddMetrics()</c>) and every registered
 /// <see cref="IGpuBackend"/> (when none is, the backend is made from <see cref="GpuClusteringOptions.BackendChoice"/>);
@@ -67,7 +67,7 @@ public static class GpuClusteringServiceCollectionExtensions
 
         services.AddSingleton<GpuClusteringMarker>();
         services.AddOptions<GpuClusteringOptions>().ValidateOnStart();
-        services.AddSingleton<IValidateOptions<GpuClusteringOptions>>(new GpuClusteringOptionsValidator(configurationPath));
+        services.AddSingleton<IValidateOptions<GpuClusteringOptions>>(new GpuClusteringConfigurationValidator(configurationPath));
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(CreateManager);

@@ -7,14 +7,14 @@ namespace Exo.Gpu.Clustering.Hosting;
 /// reporting every bad value at once, each named by its configuration key:
 /// <c>GpuClustering:Telemetry:HistoryCapacity must be from 1 to 1048576; it is 0.</c>
 /// </summary>
-public sealed class GpuClusteringOptionsValidator : IValidateOptions<GpuClusteringOptions>
+public sealed class GpuClusteringConfigurationValidator : IValidateOptions<GpuClusteringOptions>
 {
     /// <summary>The configuration path of the options' section, or <see langword="null"/>.</summary>
     private readonly string? _configurationPath;
 
     /// <summary>Creates a validator.</summary>
     /// <param name="configurationPath">The configuration path of the section the options are bound from (<c>GpuClustering</c>), which prefixes every key; <see langword="null"/> or empty for keys from the root.</param>
-    public GpuClusteringOptionsValidator(string? configurationPath = null)
+    public GpuClusteringConfigurationValidator(string? configurationPath = null)
     {
         _configurationPath = string.IsNullOrEmpty(configurationPath) ? null : configurationPath;
     }
