@@ -5,7 +5,6 @@ using Exo.Gpu.Clustering.Backends.Simulated;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Orleans.Configuration;
 
 namespace Exo.Gpu.Clustering.Orleans.Cli;
 
@@ -111,13 +110,7 @@ internal sealed class LoopbackCluster : IAsyncDisposable
         builder.UseOrleans(silo =>
         {
             silo.UseLocalhostClustering(siloPort, gatewayPort, primary, serviceId: ServiceId, clusterId: clusterId);
-            silo.Configure<ClusterMembershipOptions>(o =>
-            {
-                o.ProbeTimeout = TimeSpan.FromSeconds(1);
-                o.NumMissedProbesLimit = 2;
-                o.TableRefreshTimeout = TimeSpan.FromSeconds(5);
-                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
-            });
+            silo.UseGpuHostFailureDetection(GpuHostFailureDetection.Fast);
             silo.AddGpuHost(h =>
             {
                 h.HostId = hostId;

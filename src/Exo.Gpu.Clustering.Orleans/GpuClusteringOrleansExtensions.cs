@@ -73,6 +73,38 @@ public static class GpuClusteringOrleansExtensions
         return builder;
     }
 
+    /// <summary>Tunes Orleans' failure detection for GPU hosts (see <see cref="GpuHostFailureDetection"/> for the detection times).</summary>
+    /// <param name="builder">The silo builder (every silo of the cluster should use the same preset).</param>
+    /// <param name="detection">The preset; <see cref="GpuHostFailureDetection.OrleansDefaults"/> changes nothing.</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="builder"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="detection"/> is not defined.</exception>
+    public static ISiloBuilder UseGpuHostFailureDetection(this ISiloBuilder builder, GpuHostFailureDetection detection)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        switch (detection)
+        {
+            case GpuHostFailureDetection.OrleansDefaults:
+                return builder;
+            case GpuHostFailureDetection.Balanced:
+                return builder.Configure<ClusterMembershipOptions>(o =>
+                {
+                    o.ProbeTimeout = TimeSpan.FromSeconds(2);
+                    o.NumMissedProbesLimit = 3;
+                });
+            case GpuHostFailureDetection.Fast:
+                return builder.Configure<ClusterMembershipOptions>(o =>
+                {
+                    o.ProbeTimeout = TimeSpan.FromSeconds(1);
+                    o.NumMissedProbesLimit = 2;
+                    o.TableRefreshTimeout = TimeSpan.FromSeconds(5);
+                    o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+                });
+            default:
+                throw new ArgumentOutOfRangeException(nameof(detection), detection, "Not a GpuHostFailureDetection value.");
+        }
+    }
+
     /// <summary>Creates a cluster pool over a grain factory (a client's or a silo's), outside dependency injection.</summary>
     /// <param name="grains">The grain factory.</param>
     /// <param name="options">The pool's options; the defaults when <see langword="null"/>.</param>
