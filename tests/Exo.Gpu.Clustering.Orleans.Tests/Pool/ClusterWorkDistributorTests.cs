@@ -82,4 +82,21 @@ public class ClusterWorkDistributorTests
         FluentActions.Invoking(() => ClusterWorkDistributor.Plan(10, [Report("a", -80)])).Should().Throw<ArgumentException>().WithParameterName("hosts");
         FluentActions.Invoking(() => ClusterWorkDistributor.Plan(10, [Report("a", 80)], DeviceWeightSource.Compute)).Should().Throw<ArgumentException>().WithParameterName("source");
     }
+
+    [Fact]
+    public void PartitionLayers_AcrossHosts_RingOrderEachHostOneContiguousBlock()
+    {
+        var hosts = new[] { Report("c", 80), Report("a", 40, 40), Report("b", 80, 20, -80) };
+
+        var plan = ClusterWorkDistributor.PartitionLayers(80, hosts, bytesPerLayer: ClusterPlannerTestsGiB);
+
+        plan.Devices.Select(d => d.Host.HostId).Should().Equal("a", "a", "b", "b", "c");
+        plan.Plan.Counts.Sum().Should().Be(80);
+        var ranges = plan.Plan.Ranges.Where(r => !r.IsUnassigned).OrderBy(r => r.Offset).ToList();
+        ranges.Select(r => r.Device).Should().BeInAscendingOrder("layers follow the ring: host by host, device by device");
+        ranges.Zip(ranges.Skip(1)).Should().OnlyContain(p => p.First.End == p.Second.Offset);
+        plan.Plan.Counts[3].Should().BeLessThanOrEqualTo(20, "a device holds no more layers than fit in its free memory");
+    }
+
+    private const long ClusterPlannerTestsGiB = 1L << 30;
 }
