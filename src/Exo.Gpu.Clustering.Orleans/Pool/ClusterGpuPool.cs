@@ -100,7 +100,35 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
             }
         }
 
-        return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch when (task.IsFaulted || task.IsCanceled)
+        {
+            // A failed acquire holds nothing: forget it (a retry starts afresh; long runs do not pile up failures).
+            lock (_gate)
+            {
+                if (_requests.TryGetValue(request.RequestId, out var current) && ReferenceEquals(current, task))
+                {
+                    _requests.Remove(request.RequestId);
+                }
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>How many request ids the pool tracks now (held or under way).</summary>
+    internal int TrackedRequests
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _requests.Count;
+            }
+        }
     }
 
     public async Task<ClusterReleaseResult> ReleaseAsync(string requestId, CancellationToken cancellationToken = default)

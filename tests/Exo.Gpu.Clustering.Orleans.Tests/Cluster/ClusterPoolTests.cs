@@ -110,6 +110,7 @@ public sealed class ClusterPoolTests(ClusterFixture fixture)
         var thrown = (await act.Should().ThrowAsync<ClusterCapacityException>()).Which;
         thrown.Attempts.Should().Be(2);
         thrown.Message.Should().Contain("none can hold 1 x 500 GiB");
+        pool.TrackedRequests.Should().Be(0, "a failed acquire holds nothing and is forgotten");
     }
 
     [Fact]
@@ -239,6 +240,23 @@ public sealed class ClusterPoolTests(ClusterFixture fixture)
             var report = await fixture.ReportOf(host);
             report.ActiveLeases.Should().Be(0, $"{host}: aborted at once, not left to expire");
         }
+    }
+
+    [Fact]
+    public async Task HostRestarted_SameHostId_NewGenerationAndTheOldOneDeparted()
+    {
+        var id = "R-" + Guid.NewGuid().ToString("N")[..6];
+        var first = await fixture.StartHostAsync(id);
+        var old = (await fixture.View()).Hosts.Single(h => h.Host.HostId == id).Host;
+        await fixture.Cluster.StopSiloAsync(first);
+
+        await fixture.StartHostAsync(id); // the id is free again once its silo is dead
+
+        var view = await fixture.View();
+        var now = view.Hosts.Single(h => h.Host.HostId == id).Host;
+        now.Generation.Should().NotBe(old.Generation);
+        view.Departed.Should().Contain(old);
+        (await fixture.ReportOf(id)).Host.Should().Be(now);
     }
 
     [Fact]
