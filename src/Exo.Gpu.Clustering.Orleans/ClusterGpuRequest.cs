@@ -1,0 +1,30 @@
+namespace Exo.Gpu.Clustering.Orleans;
+
+/// <summary>
+/// What a cluster lease needs: a request id the caller chooses (a retried acquire with the same id returns the same
+/// lease; an id is final once released), the memory per device, the number of devices and, for several, how they may
+/// be spread over hosts.
+/// </summary>
+public sealed class ClusterGpuRequest
+{
+    /// <summary>The caller's id for the request: non-empty, at most 256 characters, unique per lease.</summary>
+    public required string RequestId { get; init; }
+
+    /// <summary>Memory to reserve on each device, in bytes (0 or more).</summary>
+    public long MemoryBytes { get; init; }
+
+    /// <summary>How many devices (1 by default).</summary>
+    public int DeviceCount { get; init; } = 1;
+
+    /// <summary>How several devices may be spread over hosts (<see cref="GangPlacement.Pack"/> by default).</summary>
+    public GangPlacement Placement { get; init; } = GangPlacement.Pack;
+
+    /// <summary>Whether degraded devices may be chosen (healthy ones only by default).</summary>
+    public bool AllowDegraded { get; init; }
+
+    /// <summary>The longest request id accepted.</summary>
+    public const int MaxRequestIdLength = 256;
+
+    /// <summary>Formats as <c>request id: n × size (placement)</c>.</summary>
+    public override string ToString() => $"{RequestId}: {DeviceCount} x {ByteSize.Format(MemoryBytes)} ({Placement})";
+}

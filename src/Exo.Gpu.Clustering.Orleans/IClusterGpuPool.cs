@@ -1,0 +1,37 @@
+namespace Exo.Gpu.Clustering.Orleans;
+
+/// <summary>
+/// The GPUs of every host of an Orleans cluster as one pool, usable in silos and in <c>IClusterClient</c> apps: plans
+/// on the directory's view, then reserves on the chosen hosts, which alone decide (a refusal carries a fresh report and
+/// the pool tries the next candidate, a bounded number of times). Register it with <c>AddClusterGpuPool</c>.
+/// </summary>
+public interface IClusterGpuPool : IAsyncDisposable
+{
+    /// <summary>
+    /// Acquires a cluster lease. A retried acquire with the same request id (also while the first is under way)
+    /// returns the same lease; once released, an id is final.
+    /// </summary>
+    /// <param name="request">What is needed.</param>
+    /// <param name="cancellationToken">Stops the attempt (a part reserved meanwhile expires on its host).</param>
+    /// <returns>The lease.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="request"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">The request id is empty, white space or longer than <see cref="ClusterGpuRequest.MaxRequestIdLength"/>, or the placement is not defined.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The memory is negative, or the device count is not 1 to 1,024.</exception>
+    /// <exception cref="InvalidOperationException">The request id was already released.</exception>
+    /// <exception cref="ClusterCapacityException">No host, or set of hosts, granted the request within the bounded attempts.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was shut down.</exception>
+    Task<ClusterLease> AcquireAsync(ClusterGpuRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Releases a lease by request id: idempotent and final; a lease this pool does not hold is released on whichever live host holds it.</summary>
+    /// <param name="requestId">The request id.</param>
+    /// <param name="cancellationToken">Stops waiting for the hosts.</param>
+    /// <returns>Released, already released, or unknown.</returns>
+    /// <exception cref="ArgumentException"><paramref name="requestId"/> is null or empty.</exception>
+    Task<ClusterReleaseResult> ReleaseAsync(string requestId, CancellationToken cancellationToken = default);
+
+    /// <summary>The directory's view now: every live host's latest report, and the departed hosts.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The view.</returns>
+    Task<ClusterGpuView> GetViewAsync(CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,512 @@
+using Exo.Gpu.Clustering.Orleans.Directory;
+using Exo.Gpu.Clustering.Orleans.Hosts;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Exo.Gpu.Clustering.Orleans.Pool;
+
+/// <summary>
+/// The cluster pool: plans on the directory's view, reserves on hosts (two phases for a gang across hosts: prepare
+/// with a short TTL everywhere, then commit, or abort all), renews held leases on an interval, and fires a lease's
+/// token when a host says it ended, when membership shows its host gone, when its holder deadline passes, or at
+/// shutdown. Request ids are deduplicated here (a retry, even a concurrent one, gets the same lease) and on each host.
+/// </summary>
+internal sealed partial class ClusterGpuPool : IClusterGpuPool
+{
+    private readonly IGrainFactory _grains;
+    private readonly ClusterGpuPoolOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+
+    /// <summary>Acquires under way or done, by request id (guarded by <see cref="_gate"/>).</summary>
+    private readonly Dictionary<string, Task<ClusterLease>> _requests = new(StringComparer.Ordinal);
+
+    /// <summary>Request ids released here, oldest first (bounded), so a late retry is refused.</summary>
+    private readonly HashSet<string> _ended = new(StringComparer.Ordinal);
+
+    private readonly Queue<string> _endedOrder = new();
+
+    private readonly CancellationTokenSource _stop = new();
+    private Task _monitor = Task.CompletedTask;
+    private bool _monitoring;
+    private int _disposed;
+
+    /// <summary>How many ended request ids the pool remembers.</summary>
+    private const int EndedRetention = 65536;
+
+    public ClusterGpuPool(IGrainFactory grains, ClusterGpuPoolOptions options, TimeProvider? time = null, ILoggerFactory? loggers = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid cluster pool options: " + string.Join("; ", errors), nameof(options));
+        }
+
+        _grains = grains;
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<ClusterGpuPool>();
+    }
+
+    private IGpuDirectoryGrain Directory => _grains.GetGrain<IGpuDirectoryGrain>(0);
+
+    /// <summary>Runs after every part of a gang is prepared and before any is committed (tests kill a host here).</summary>
+    internal Func<CancellationToken, Task>? BetweenPhases { get; set; }
+
+    public async Task<ClusterLease> AcquireAsync(ClusterGpuRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.RequestId, nameof(request.RequestId));
+        if (request.RequestId.Length > ClusterGpuRequest.MaxRequestIdLength)
+        {
+#pragma warning disable CA2208 // as in the core, the parameter name is the request's property
+            throw new ArgumentException($"RequestId must be at most {ClusterGpuRequest.MaxRequestIdLength} characters, got {request.RequestId.Length}.", nameof(request.RequestId));
+#pragma warning restore CA2208
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(request.MemoryBytes, nameof(request.MemoryBytes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(request.DeviceCount, 1, nameof(request.DeviceCount));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(request.DeviceCount, 1024, nameof(request.DeviceCount));
+        if (!Enum.IsDefined(request.Placement))
+        {
+#pragma warning disable CA2208 // as in the core, the parameter name is the request's property
+            throw new ArgumentException($"Placement {(int)request.Placement} is not defined.", nameof(request.Placement));
+#pragma warning restore CA2208
+        }
+
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        Task<ClusterLease> task;
+        lock (_gate)
+        {
+            if (_ended.Contains(request.RequestId))
+            {
+                throw new InvalidOperationException($"Request '{request.RequestId}' was already released; a request id is final.");
+            }
+
+            if (!_requests.TryGetValue(request.RequestId, out var existing) || existing.IsFaulted || existing.IsCanceled)
+            {
+                existing = AcquireCoreAsync(request, cancellationToken);
+                _requests[request.RequestId] = existing;
+            }
+
+            task = existing;
+            if (!_monitoring)
+            {
+                _monitoring = true;
+                _monitor = Task.Run(() => MonitorAsync(_stop.Token), CancellationToken.None);
+            }
+        }
+
+        try
+        {
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch when (task.IsFaulted || task.IsCanceled)
+        {
+            // A failed acquire holds nothing: forget it (a retry starts afresh; long runs do not pile up failures).
+            lock (_gate)
+            {
+                if (_requests.TryGetValue(request.RequestId, out var current) && ReferenceEquals(current, task))
+                {
+                    _requests.Remove(request.RequestId);
+                }
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>How many request ids the pool tracks now (held or under way).</summary>
+    internal int TrackedRequests
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _requests.Count;
+            }
+        }
+    }
+
+    public async Task<ClusterReleaseResult> ReleaseAsync(string requestId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(requestId);
+        Task<ClusterLease>? task;
+        lock (_gate)
+        {
+            if (!_requests.TryGetValue(requestId, out task) && _ended.Contains(requestId))
+            {
+                return ClusterReleaseResult.AlreadyReleased;
+            }
+        }
+
+        if (task is { IsCompletedSuccessfully: true })
+        {
+            return await task.Result.ReleaseAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // Not held here: release wherever a live host holds it.
+        var view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, cancellationToken).ConfigureAwait(false);
+        var results = await Task.WhenAll(view.Hosts.Select(h => ReleaseOnHostAsync(h.Host.HostId, requestId, cancellationToken))).ConfigureAwait(false);
+        return Combine(results);
+    }
+
+    public Task<ClusterGpuView> GetViewAsync(CancellationToken cancellationToken = default) =>
+        Directory.GetViewAsync().WaitAsync(_options.CallTimeout, cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        var held = HeldLeases();
+        foreach (var lease in held)
+        {
+            lease.Revoke("the cluster pool shut down");
+        }
+
+        await ((Task)Task.WhenAll(held.Select(l => l.ReleaseAsync(CancellationToken.None)))).WaitAsync(_options.CallTimeout * 2).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _monitor.WaitAsync(_options.CallTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stop.Dispose();
+    }
+
+    private async Task<ClusterLease> AcquireCoreAsync(ClusterGpuRequest request, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        var token = linked.Token;
+        var failures = new List<string>();
+        for (var attempt = 1; attempt <= _options.MaxAttempts; attempt++)
+        {
+            ClusterGpuView view;
+            try
+            {
+                view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                // The directory moves when its silo goes (its soft state comes back with the next reports): try again.
+                failures.Add($"view: {e.GetType().Name}: {e.Message}");
+                if (attempt < _options.MaxAttempts)
+                {
+                    await Task.Delay(_options.RetryDelay * attempt, _time, token).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            var reports = view.Hosts.ToDictionary(h => h.Host.HostId, StringComparer.Ordinal);
+            var excluded = new HashSet<string>(StringComparer.Ordinal);
+            while (ClusterPlanner.Plan(reports.Values, request, excluded) is { } plan)
+            {
+                var parts = plan.Count == 1
+                    ? await ReserveOneAsync(request, plan[0].Host, plan[0].Devices, reports, excluded, failures, token).ConfigureAwait(false)
+                    : await ReserveGangAsync(request, plan, reports, excluded, failures, token).ConfigureAwait(false);
+                if (parts is not null)
+                {
+                    return new ClusterLease(request.RequestId, parts, _time, _options.HolderDeadline, ReleaseLeaseAsync);
+                }
+            }
+
+            if (failures.Count == 0 || attempt == _options.MaxAttempts || !failures[^1].StartsWith("view:", StringComparison.Ordinal))
+            {
+                failures.Add($"view: {view.Hosts.Count} live host(s), none can hold {request.DeviceCount} x {ByteSize.Format(request.MemoryBytes)} ({request.Placement})");
+            }
+
+            if (attempt < _options.MaxAttempts)
+            {
+                await Task.Delay(_options.RetryDelay * attempt, _time, token).ConfigureAwait(false);
+            }
+        }
+
+        throw new ClusterCapacityException(request.RequestId, _options.MaxAttempts,
+            $"No host of the cluster granted {request} in {_options.MaxAttempts} round(s): {string.Join("; ", failures.TakeLast(6))}");
+    }
+
+    private async Task<IReadOnlyList<ClusterLeasePart>?> ReserveOneAsync(ClusterGpuRequest request, GpuHostReport host, int devices, Dictionary<string, GpuHostReport> reports, HashSet<string> excluded, List<string> failures, CancellationToken token)
+    {
+        var id = host.Host.HostId;
+        excluded.Add(id);
+        try
+        {
+            var result = await Host(id).ReserveAsync(request.RequestId, request.MemoryBytes, devices, request.AllowDegraded, _options.LeaseTtl, prepare: false)
+                .WaitAsync(_options.CallTimeout, token).ConfigureAwait(false);
+            if (result.Grant is { } grant)
+            {
+                return [grant];
+            }
+
+            failures.Add(result.Refusal ?? $"{id} refused");
+            if (result.Report is { } fresh)
+            {
+                reports[id] = fresh;
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+        {
+            // Unknown outcome: undo whatever may have been granted (else the part expires with its TTL).
+            failures.Add($"{id}: {e.GetType().Name}: {e.Message}");
+            _ = AbortQuietlyAsync(id, request.RequestId);
+        }
+
+        return null;
+    }
+
+    private async Task<IReadOnlyList<ClusterLeasePart>?> ReserveGangAsync(ClusterGpuRequest request, IReadOnlyList<(GpuHostReport Host, int Devices)> plan, Dictionary<string, GpuHostReport> reports, HashSet<string> excluded, List<string> failures, CancellationToken token)
+    {
+        // Phase 1: prepare everywhere with the short TTL (a coordinator that dies now leaks nothing: the parts expire).
+        var prepared = await Task.WhenAll(plan.Select(async p =>
+        {
+            var id = p.Host.Host.HostId;
+            try
+            {
+                var result = await Host(id).ReserveAsync(request.RequestId, request.MemoryBytes, p.Devices, request.AllowDegraded, _options.PrepareTtl, prepare: true)
+                    .WaitAsync(_options.CallTimeout, token).ConfigureAwait(false);
+                return (Id: id, result.Grant, Failure: result.Grant is null ? result.Refusal ?? $"{id} refused" : null, result.Report);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                return (Id: id, Grant: (ClusterLeasePart?)null, Failure: $"{id}: {e.GetType().Name}: {e.Message}", Report: (GpuHostReport?)null);
+            }
+        })).ConfigureAwait(false);
+        try
+        {
+            var ok = prepared.All(p => p.Grant is not null);
+            if (ok && BetweenPhases is { } between)
+            {
+                await between(token).ConfigureAwait(false);
+            }
+
+            if (ok)
+            {
+                // Phase 2: commit everywhere; a host lost in between turns the whole gang into an abort.
+                var committed = await Task.WhenAll(prepared.Select(async p =>
+                {
+                    try
+                    {
+                        return await Host(p.Id).CommitAsync(request.RequestId, _options.LeaseTtl).WaitAsync(_options.CallTimeout, token).ConfigureAwait(false) == HostLeaseStatus.Held
+                            ? null : $"{p.Id}: the prepared part ended before commit";
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+                    {
+                        return $"{p.Id}: commit failed: {e.GetType().Name}: {e.Message}";
+                    }
+                })).ConfigureAwait(false);
+                if (committed.All(c => c is null))
+                {
+                    return [.. prepared.Select(p => p.Grant!)];
+                }
+
+                failures.AddRange(committed.OfType<string>());
+                foreach (var (c, p) in committed.Zip(prepared))
+                {
+                    if (c is not null)
+                    {
+                        excluded.Add(p.Id);
+                    }
+                }
+            }
+            else
+            {
+                foreach (var p in prepared.Where(p => p.Grant is null))
+                {
+                    failures.Add(p.Failure!);
+                    excluded.Add(p.Id);
+                    if (p.Report is { } fresh)
+                    {
+                        reports[p.Id] = fresh;
+                    }
+                }
+            }
+        }
+        catch
+        {
+            // Whatever went wrong (cancellation included), nothing prepared stays behind.
+            await Task.WhenAll(prepared.Where(p => p.Grant is not null).Select(p => AbortQuietlyAsync(p.Id, request.RequestId))).ConfigureAwait(false);
+            throw;
+        }
+
+        // Abort everything prepared (all or nothing); the id may be prepared again in the next plan.
+        await Task.WhenAll(prepared.Select(p => AbortQuietlyAsync(p.Id, request.RequestId))).ConfigureAwait(false);
+        if (excluded.Count == 0)
+        {
+            excluded.Add(plan[0].Host.Host.HostId); // progress is bounded: every round leaves out one host more
+        }
+
+        return null;
+    }
+
+    private IGpuHostGrain Host(string hostId) => _grains.GetGrain<IGpuHostGrain>(hostId);
+
+    private async Task AbortQuietlyAsync(string hostId, string requestId)
+    {
+        try
+        {
+            await Host(hostId).AbortAsync(requestId).WaitAsync(_options.CallTimeout).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogCallFailed(hostId, "abort", e);
+        }
+    }
+
+    private async Task<ClusterReleaseResult> ReleaseLeaseAsync(ClusterLease lease, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            _requests.Remove(lease.RequestId);
+            if (_ended.Add(lease.RequestId))
+            {
+                _endedOrder.Enqueue(lease.RequestId);
+                while (_endedOrder.Count > EndedRetention)
+                {
+                    _ended.Remove(_endedOrder.Dequeue());
+                }
+            }
+        }
+
+        var results = await Task.WhenAll(lease.Parts.Select(p => ReleaseOnHostAsync(p.Host.HostId, lease.RequestId, cancellationToken))).ConfigureAwait(false);
+        var combined = Combine(results);
+        return combined == ClusterReleaseResult.Unknown && lease.RevocationReason is not null ? ClusterReleaseResult.AlreadyReleased : combined;
+    }
+
+    /// <summary>Releases on one host; a host that cannot be reached counts as released (its part expires with the TTL).</summary>
+    private async Task<ClusterReleaseResult> ReleaseOnHostAsync(string hostId, string requestId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Host(hostId).ReleaseAsync(requestId).WaitAsync(_options.CallTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogCallFailed(hostId, "release", e);
+            return ClusterReleaseResult.AlreadyReleased;
+        }
+    }
+
+    private static ClusterReleaseResult Combine(IReadOnlyCollection<ClusterReleaseResult> results) =>
+        results.Contains(ClusterReleaseResult.Released) ? ClusterReleaseResult.Released
+        : results.Contains(ClusterReleaseResult.AlreadyReleased) ? ClusterReleaseResult.AlreadyReleased
+        : ClusterReleaseResult.Unknown;
+
+    private List<ClusterLease> HeldLeases()
+    {
+        lock (_gate)
+        {
+            return [.. _requests.Values.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result).Where(l => l.IsLive)];
+        }
+    }
+
+    /// <summary>
+    /// Renews held leases, and watches the directory for departed hosts, once per renew interval each, in two loops:
+    /// a renew that hangs on a dead host never delays the departure watch.
+    /// </summary>
+    private Task MonitorAsync(CancellationToken stop) => Task.WhenAll(
+        LoopAsync(RenewOnceAsync, "renew", stop),
+        LoopAsync(WatchOnceAsync, "watch", stop));
+
+    private async Task LoopAsync(Func<CancellationToken, Task> once, string what, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(_options.RenewInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                try
+                {
+                    await once(stop).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
+                {
+                    LogCallFailed("the cluster", what, e);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RenewOnceAsync(CancellationToken stop)
+    {
+        var held = HeldLeases();
+        if (held.Count == 0)
+        {
+            return;
+        }
+
+        var sentAt = _time.GetTimestamp();
+        var byHost = held.SelectMany(l => l.Parts.Select(p => (Lease: l, p.Host.HostId))).GroupBy(x => x.HostId, StringComparer.Ordinal).ToList();
+        var confirmed = new Dictionary<ClusterLease, int>(ReferenceEqualityComparer.Instance);
+        await Task.WhenAll(byHost.Select(async group =>
+        {
+            var leases = group.Select(g => g.Lease).ToArray();
+            try
+            {
+                var statuses = await Host(group.Key).RenewAsync([.. leases.Select(l => l.RequestId)], _options.LeaseTtl).WaitAsync(_options.CallTimeout, stop).ConfigureAwait(false);
+                lock (confirmed)
+                {
+                    for (var i = 0; i < leases.Length; i++)
+                    {
+                        if (statuses[i] == HostLeaseStatus.Held)
+                        {
+                            confirmed[leases[i]] = confirmed.GetValueOrDefault(leases[i]) + 1;
+                        }
+                        else if (leases[i].Revoke($"host '{group.Key}' says the lease is {statuses[i]}"))
+                        {
+                            _ = ReleaseSurvivorsAsync(leases[i]);
+                        }
+                    }
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
+            {
+                LogCallFailed(group.Key, "renew", e); // not confirmed: the holder deadline runs on
+            }
+        })).ConfigureAwait(false);
+        foreach (var (lease, parts) in confirmed)
+        {
+            if (parts == lease.Parts.Count)
+            {
+                lease.Renewed(sentAt);
+            }
+        }
+    }
+
+    private async Task WatchOnceAsync(CancellationToken stop)
+    {
+        var held = HeldLeases();
+        if (held.Count == 0)
+        {
+            return;
+        }
+
+        var view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, stop).ConfigureAwait(false);
+        var departed = view.Departed.ToHashSet();
+        foreach (var lease in held)
+        {
+            if (lease.Parts.FirstOrDefault(p => departed.Contains(p.Host)) is { } lost
+                && lease.Revoke($"host {lost.Host} departed: membership shows its silo dead or stopping"))
+            {
+                _ = ReleaseSurvivorsAsync(lease);
+            }
+        }
+    }
+
+    /// <summary>A revoked gang releases its surviving parts (the holder's own release then finds them released).</summary>
+    private async Task ReleaseSurvivorsAsync(ClusterLease lease)
+    {
+        if (lease.Parts.Count > 1)
+        {
+            await Task.WhenAll(lease.Parts.Select(p => ReleaseOnHostAsync(p.Host.HostId, lease.RequestId, CancellationToken.None))).ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(1410, LogLevel.Debug, "Cluster pool: {Host} {What} failed")]
+    private partial void LogCallFailed(string host, string what, Exception exception);
+}
