@@ -250,13 +250,20 @@ public sealed class ClusterPoolTests(ClusterFixture fixture)
         var old = (await fixture.View()).Hosts.Single(h => h.Host.HostId == id).Host;
         await fixture.Cluster.StopSiloAsync(first);
 
-        await fixture.StartHostAsync(id); // the id is free again once its silo is dead
-
-        var view = await fixture.View();
-        var now = view.Hosts.Single(h => h.Host.HostId == id).Host;
-        now.Generation.Should().NotBe(old.Generation);
-        view.Departed.Should().Contain(old);
-        (await fixture.ReportOf(id)).Host.Should().Be(now);
+        var second = await fixture.StartHostAsync(id); // the id is free again once its silo is dead
+        try
+        {
+            var view = await fixture.View();
+            var now = view.Hosts.Single(h => h.Host.HostId == id).Host;
+            now.Generation.Should().NotBe(old.Generation);
+            view.Departed.Should().Contain(old);
+            (await fixture.ReportOf(id)).Host.Should().Be(now);
+        }
+        finally
+        {
+            await fixture.KillAsync(second); // the shared cluster's other tests expect its three hosts only
+            await ClusterFixture.WaitUntilAsync(async () => (await fixture.View()).Hosts.All(h => h.Host.HostId != id), "the directory drops the restarted host");
+        }
     }
 
     [Fact]
