@@ -1,7 +1,5 @@
 using System.Text.Json;
-using Exo.Gpu.Clustering.Cli;
 using Exo.Gpu.Clustering.Tests.Backends.Nvml;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Exo.Gpu.Clustering.Tests.Cli;
 
@@ -93,20 +91,6 @@ public class StatusNvmlTests
         error.Should().Contain("nvml backend found no device");
     }
 
-    private static async Task<(int ExitCode, string Out, string Error)> RunAsync(string nvmlPath, params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var environment = new Dictionary<string, string>
-        {
-            [BackendChoice.NvmlPathVariable] = nvmlPath,
-            [BackendChoice.CudaPathVariable] = FakeGpuLibrary.Main.Path,
-        };
-        var context = new CliContext(output, error, new FakeTimeProvider(CliRunner.Start), interactive: false)
-        {
-            Environment = name => environment.GetValueOrDefault(name),
-        };
-        var code = await CliApp.RunAsync(args, context, CancellationToken.None);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static Task<(int ExitCode, string Out, string Error)> RunAsync(string nvmlPath, params string[] args) =>
+        NvmlCliRunner.RunAsync(nvmlPath, args);
 }
