@@ -40,6 +40,9 @@ internal sealed class LoopbackCluster : IAsyncDisposable
     /// <summary>The first silo's services (its membership view, for instance).</summary>
     public IServiceProvider PrimaryServices => _silos[0].Host.Services;
 
+    /// <summary>The services of the silo of <paramref name="hostId"/>.</summary>
+    public IServiceProvider ServicesOf(string hostId) => _silos.Single(s => s.HostId == hostId).Host.Services;
+
     /// <summary>The cluster id <c>serve</c> and <c>status</c> use by default.</summary>
     public const string DefaultClusterId = "exo-gpu";
 
@@ -86,7 +89,7 @@ internal sealed class LoopbackCluster : IAsyncDisposable
     /// Starts one simulated GPU host silo on loopback that joins the cluster whose primary silo listens on
     /// <paramref name="primary"/> (itself, when its silo port is that one). Membership is tuned for fast detection
     /// (probe timeout 1 s, 2 missed probes, table refresh and I-am-alive publish 5 s): crashes in about a second,
-    /// hangs in about eight.
+    /// hangs in about eight. The host probes the membership table every second (a loopback table is cheap to read).
     /// </summary>
     /// <param name="hostId">The host id (the silo's name).</param>
     /// <param name="siloPort">The silo port.</param>
@@ -116,6 +119,7 @@ internal sealed class LoopbackCluster : IAsyncDisposable
                 h.HostId = hostId;
                 h.ReportInterval = TimeSpan.FromMilliseconds(250);
                 h.ReapInterval = TimeSpan.FromMilliseconds(100);
+                h.MembershipProbeInterval = TimeSpan.FromSeconds(1);
             });
             silo.Services.AddGpuClustering(o =>
             {

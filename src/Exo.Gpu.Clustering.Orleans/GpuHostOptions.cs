@@ -16,6 +16,9 @@ public sealed class GpuHostOptions
     /// <summary>The default <see cref="ReapInterval"/>: 250 ms.</summary>
     public static readonly TimeSpan DefaultReapInterval = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>The default <see cref="MembershipProbeInterval"/>: 5 s.</summary>
+    public static readonly TimeSpan DefaultMembershipProbeInterval = TimeSpan.FromSeconds(5);
+
     /// <summary>The default <see cref="EndedRetention"/>: 65,536.</summary>
     public const int DefaultEndedRetention = 65536;
 
@@ -29,11 +32,24 @@ public sealed class GpuHostOptions
     /// <summary>How often the host publishes its report (1 s by default; 10 ms to 1 min). Reports stay valid for three intervals.</summary>
     public TimeSpan ReportInterval { get; set; } = DefaultReportInterval;
 
-    /// <summary>The longest lease TTL the host grants; a longer one asked for is cut to it (5 min by default; 1 s to 1 h).</summary>
+    /// <summary>
+    /// The longest lease TTL the host grants (5 min by default; 1 s to 1 h). A reserve asking for longer is refused
+    /// with the reason (cutting it would leave the holder's deadline after the host's expiry); a renew asking for
+    /// longer gets this.
+    /// </summary>
     public TimeSpan MaxLeaseTtl { get; set; } = DefaultMaxLeaseTtl;
 
     /// <summary>How often expired leases are reaped (250 ms by default; 10 ms to 10 s).</summary>
     public TimeSpan ReapInterval { get; set; } = DefaultReapInterval;
+
+    /// <summary>
+    /// How often the host reads the membership table to prove it can still reach it (5 s by default; 100 ms to 1 min;
+    /// each probe is bounded by the same span). From the first probe that fails or is overdue (a frozen process), the
+    /// host counts itself cut off, and revokes each of its leases once the cut lasts longer than that lease's TTL: by
+    /// then the cluster may have declared it dead and placed the work elsewhere. Grants resume once a probe succeeds.
+    /// Each probe is one read of the table: mind the cost with a remote table and many hosts.
+    /// </summary>
+    public TimeSpan MembershipProbeInterval { get; set; } = DefaultMembershipProbeInterval;
 
     /// <summary>How many ended request ids the host remembers, so a late retry or release is answered truthfully (65,536 by default; 1 to 16,777,216).</summary>
     public int EndedRetention { get; set; } = DefaultEndedRetention;
@@ -61,6 +77,11 @@ public sealed class GpuHostOptions
         if (ReapInterval < TimeSpan.FromMilliseconds(10) || ReapInterval > TimeSpan.FromSeconds(10))
         {
             errors.Add($"{nameof(ReapInterval)} must be 10 ms to 10 s, got {ReapInterval}");
+        }
+
+        if (MembershipProbeInterval < TimeSpan.FromMilliseconds(100) || MembershipProbeInterval > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"{nameof(MembershipProbeInterval)} must be 100 ms to 1 min, got {MembershipProbeInterval}");
         }
 
         if (EndedRetention is < 1 or > 16_777_216)

@@ -24,15 +24,21 @@ internal sealed class GpuHostGrain(GpuHostRuntime runtime) : Grain, IGpuHostGrai
 
     public Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare)
     {
+        runtime.RevokeIfCutOff();
         var (grant, refusal, existing) = runtime.Table.Reserve(requestId, memoryBytes, deviceCount, allowDegraded, ttl, prepare);
         return Task.FromResult(new HostReserveResult { Grant = grant, Refusal = refusal, Existing = existing, Report = runtime.BuildReport() });
     }
 
-    public Task<HostLeaseStatus> CommitAsync(string requestId, TimeSpan ttl) => Task.FromResult(runtime.Table.Commit(requestId, ttl));
+    public Task<HostLeaseStatus> CommitAsync(string requestId, TimeSpan ttl)
+    {
+        runtime.RevokeIfCutOff();
+        return Task.FromResult(runtime.Table.Commit(requestId, ttl));
+    }
 
     public Task<HostLeaseStatus[]> RenewAsync(string[] requestIds, TimeSpan ttl)
     {
         ArgumentNullException.ThrowIfNull(requestIds);
+        runtime.RevokeIfCutOff();
         var table = runtime.Table;
         var statuses = new HostLeaseStatus[requestIds.Length];
         for (var i = 0; i < requestIds.Length; i++)

@@ -7,8 +7,9 @@ namespace Exo.Gpu.Clustering.Orleans.Hosts;
 /// <summary>
 /// One GPU host inside its silo, over the host's own <see cref="GpuClusteringManager"/> (the only arbiter of its
 /// devices; registered with <c>AddGpuClustering</c>, which starts it before the silo and drains it after): refuses to
-/// start when another live silo holds the host id, publishes reports, reaps expired leases, and revokes every lease
-/// when the silo stops or sees itself declared dead.
+/// start when another live silo holds the host id, publishes reports, reaps expired leases, revokes every lease when
+/// the silo stops or sees itself declared dead, and revokes each lease whose TTL it stayed cut off from the membership
+/// table for.
 /// </summary>
 internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecycle>, IDisposable
 {
@@ -21,6 +22,7 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
     private readonly CancellationTokenSource _stop = new();
     private readonly GpuClusteringManager _manager;
     private HostLeaseTable? _table;
+    private MembershipContact? _contact;
     private Task _loops = Task.CompletedTask;
     private long _reportSequence;
 
@@ -118,6 +120,26 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// Revokes every lease whose TTL this host has now been cut off from the membership table for longer than
+    /// (checked by the reap loop and before every call that grants or renews); returns how many.
+    /// </summary>
+    public int RevokeIfCutOff()
+    {
+        if (_contact is not { } contact || _table is not { } table || contact.CutOff is not { Ticks: > 0 } cut)
+        {
+            return 0;
+        }
+
+        var revoked = table.RevokeIsolated(cut);
+        if (revoked > 0)
+        {
+            LogRevokedAll(revoked, $"cut off from the membership table for {cut.TotalSeconds:F1} s, longer than their TTL");
+        }
+
+        return revoked;
+    }
+
     private async Task StartHostAsync(CancellationToken cancellationToken)
     {
         var self = _silo.SiloAddress;
@@ -138,9 +160,11 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
         }
 
         await directory.ReportAsync(BuildReport()).WaitAsync(cancellationToken).ConfigureAwait(false);
+        _contact = new MembershipContact(_time, ct => _membership.Refresh(default, ct).AsTask(), _options.MembershipProbeInterval);
         _loops = Task.WhenAll(
             Task.Run(() => ReportLoopAsync(directory, _stop.Token), CancellationToken.None),
             Task.Run(() => ReapLoopAsync(_stop.Token), CancellationToken.None),
+            Task.Run(() => ProbeLoopAsync(_stop.Token), CancellationToken.None),
             Task.Run(() => WatchMembershipAsync(_stop.Token), CancellationToken.None));
         LogStarted(Identity, Manager.Devices.Count);
     }
@@ -196,7 +220,26 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
         using var timer = new PeriodicTimer(_options.ReapInterval, _time);
         while (await WaitAsync(timer, stop).ConfigureAwait(false))
         {
+            RevokeIfCutOff();
             Table.ExpireDue();
+        }
+    }
+
+    /// <summary>Reads the membership table on an interval, so a host cut off from it knows for how long.</summary>
+    private async Task ProbeLoopAsync(CancellationToken stop)
+    {
+        var contact = _contact!;
+        using var timer = new PeriodicTimer(_options.MembershipProbeInterval, _time);
+        var reachable = true;
+        while (await WaitAsync(timer, stop).ConfigureAwait(false))
+        {
+            RevokeIfCutOff(); // first: a process that just woke must not renew on an old success
+            var ok = await contact.ProbeAsync(stop).ConfigureAwait(false);
+            if (ok != reachable)
+            {
+                reachable = ok;
+                LogMembershipContact(ok);
+            }
         }
     }
 
@@ -238,6 +281,9 @@ internal sealed partial class GpuHostRuntime : ILifecycleParticipant<ISiloLifecy
 
     [LoggerMessage(1402, LogLevel.Debug, "Cluster lease {RequestId} ended: {How}")]
     private partial void LogLeaseEnded(string requestId, HostLeaseStatus how);
+
+    [LoggerMessage(1404, LogLevel.Warning, "GPU host can reach the membership table: {Reachable}")]
+    private partial void LogMembershipContact(bool reachable);
 
     [LoggerMessage(1403, LogLevel.Warning, "GPU host could not {What}")]
     private partial void LogCallFailed(string what, Exception exception);

@@ -77,6 +77,12 @@ internal sealed class HostLeaseTable
         Entry? entry;
         lock (_gate)
         {
+            if (ttl > _maxTtl)
+            {
+                // Cutting it would leave the holder trusting a lease this host expires sooner: refuse, say why.
+                return (null, $"{Host} grants a TTL of at most {_maxTtl} (MaxLeaseTtl), asked for {ttl}", false);
+            }
+
             if (_live.TryGetValue(requestId, out var existing))
             {
                 if (existing.MemoryBytes != memoryBytes || existing.Part.DeviceUuids.Count != deviceCount)
@@ -84,7 +90,12 @@ internal sealed class HostLeaseTable
                     return (null, $"request '{requestId}' already holds {existing.Part} on {Host}, a different lease", false);
                 }
 
-                existing.ExpiresAt = Math.Max(existing.ExpiresAt, Deadline(ttl));
+                if (Deadline(ttl) > existing.ExpiresAt)
+                {
+                    existing.ExpiresAt = Deadline(ttl);
+                    existing.Ttl = Bounded(ttl);
+                }
+
                 return (existing.Part, null, true);
             }
 
@@ -120,7 +131,7 @@ internal sealed class HostLeaseTable
                 MemoryBytes = memoryBytes,
                 Fence = new GpuFencingToken(Host.Generation, _granted),
             };
-            entry = new Entry(requestId, lease, part, memoryBytes) { ExpiresAt = Deadline(ttl), Prepared = prepare };
+            entry = new Entry(requestId, lease, part, memoryBytes) { ExpiresAt = Deadline(ttl), Ttl = Bounded(ttl), Prepared = prepare };
             _live.Add(requestId, entry);
 
             // A token that has already fired runs the callback at once: it only queues the revocation, outside the lock.
@@ -141,6 +152,7 @@ internal sealed class HostLeaseTable
             {
                 entry.Prepared = false;
                 entry.ExpiresAt = Deadline(ttl);
+                entry.Ttl = Bounded(ttl);
                 return HostLeaseStatus.Held;
             }
 
@@ -158,6 +170,7 @@ internal sealed class HostLeaseTable
                 if (!entry.Prepared)
                 {
                     entry.ExpiresAt = Deadline(ttl);
+                    entry.Ttl = Bounded(ttl);
                 }
 
                 return HostLeaseStatus.Held;
@@ -241,6 +254,35 @@ internal sealed class HostLeaseTable
         return count;
     }
 
+    /// <summary>
+    /// Revokes every live lease whose TTL is shorter than <paramref name="isolation"/>, the time the host has gone
+    /// without reaching the membership table: the cluster may have declared it dead and given the work elsewhere, so
+    /// no lease outlives its TTL unconfirmed. The table stays open (grants resume once the table is reached again).
+    /// </summary>
+    /// <returns>How many leases were revoked.</returns>
+    public int RevokeIsolated(TimeSpan isolation)
+    {
+        List<Entry>? due = null;
+        lock (_gate)
+        {
+            foreach (var entry in _live.Values)
+            {
+                if (entry.Ttl < isolation)
+                {
+                    (due ??= []).Add(entry);
+                }
+            }
+        }
+
+        var count = 0;
+        foreach (var entry in due ?? [])
+        {
+            count += End(entry, HostLeaseStatus.Revoked) ? 1 : 0;
+        }
+
+        return count;
+    }
+
     /// <summary>The counters now: granted, released, revoked, expired, live.</summary>
     public (long Granted, long Released, long Revoked, long Expired, int Live) Counters()
     {
@@ -298,11 +340,10 @@ internal sealed class HostLeaseTable
         return true;
     }
 
-    private long Deadline(TimeSpan ttl)
-    {
-        var bounded = ttl <= TimeSpan.Zero ? TimeSpan.Zero : ttl > _maxTtl ? _maxTtl : ttl;
-        return _time.GetTimestamp() + (long)(bounded.TotalSeconds * _time.TimestampFrequency);
-    }
+    private long Deadline(TimeSpan ttl) => _time.GetTimestamp() + (long)(Bounded(ttl).TotalSeconds * _time.TimestampFrequency);
+
+    /// <summary><paramref name="ttl"/> within 0 and the longest TTL granted (a renew asking for more gets the most).</summary>
+    private TimeSpan Bounded(TimeSpan ttl) => ttl <= TimeSpan.Zero ? TimeSpan.Zero : ttl > _maxTtl ? _maxTtl : ttl;
 
     /// <summary>What a revocation callback needs.</summary>
     private sealed record RevokeState(HostLeaseTable Table, Entry Entry);
@@ -320,6 +361,9 @@ internal sealed class HostLeaseTable
 
         /// <summary>When it expires, on the monotonic clock (guarded by the table's lock).</summary>
         public long ExpiresAt { get; set; }
+
+        /// <summary>The TTL of its last grant, commit or renew (guarded by the table's lock).</summary>
+        public TimeSpan Ttl { get; set; }
 
         /// <summary>Whether it is a gang part not yet committed (renews do not extend it).</summary>
         public bool Prepared { get; set; }

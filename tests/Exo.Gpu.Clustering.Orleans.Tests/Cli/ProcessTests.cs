@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Xunit.Abstractions;
 using Exo.Gpu.Clustering.Orleans.Cli;
+using Exo.Gpu.Clustering.Orleans.Hosts;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Exo.Gpu.Clustering.Orleans.Tests.Cli;
@@ -74,6 +75,39 @@ public sealed partial class ProcessTests(ITestOutputHelper output)
         finally
         {
             child.Stop();
+        }
+    }
+
+    [Fact]
+    public async Task HostCutOffFromTheMembershipTable_LongerThanTheLeaseTtl_RevokesItsOwnLease()
+    {
+        // host-0 keeps the membership table (localhost clustering); host-1 holds a lease its holder keeps renewing.
+        await using var cluster = await StartClusterAsync();
+        var grains = cluster.ServicesOf("host-1").GetRequiredService<IGrainFactory>();
+        var host = grains.GetGrain<IGpuHostGrain>("host-1");
+        var ttl = TimeSpan.FromSeconds(3);
+        var id = "cut-" + Guid.NewGuid();
+        (await host.ReserveAsync(id, GiB, 1, false, ttl, prepare: false)).Grant.Should().NotBeNull();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            await cluster.KillAsync("host-0");
+            var status = HostLeaseStatus.Held;
+            while (status == HostLeaseStatus.Held && clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(200); // the holder's renew interval: renews go on reaching host-1 all along
+                status = (await host.RenewAsync([id], ttl))[0];
+            }
+
+            output.WriteLine($"cut off from the table: lease revoked after {clock.Elapsed.TotalMilliseconds:F0} ms (TTL {ttl.TotalSeconds} s)");
+            status.Should().Be(HostLeaseStatus.Revoked);
+            clock.Elapsed.Should().BeGreaterThan(ttl - TimeSpan.FromMilliseconds(200), "the cut must outlast the TTL");
+            var report = await host.GetReportAsync();
+            (report.Granted, report.Revoked, report.ActiveLeases).Should().Be((1L, 1L, 0));
+        }
+        finally
+        {
+            await cluster.KillAsync("host-1"); // at once: a graceful stop would wait on the unreachable table
         }
     }
 

@@ -200,6 +200,36 @@ public sealed class HostLeaseTableTests : IAsyncLifetime
     }
 
     [Fact]
+    public void RevokeIsolated_CutLongerThanSomeTtls_RevokesOnlyThoseAndKeepsGranting()
+    {
+        _table.Reserve("short", GiB, 1, false, TimeSpan.FromSeconds(5), false);
+        _table.Reserve("long", GiB, 1, false, TimeSpan.FromSeconds(30), false);
+        _table.Reserve("renewed-short", GiB, 1, false, TimeSpan.FromSeconds(30), false);
+        _table.Renew("renewed-short", TimeSpan.FromSeconds(5)).Should().Be(HostLeaseStatus.Held);
+
+        _table.RevokeIsolated(TimeSpan.FromSeconds(5)).Should().Be(0, "a cut as long as the TTL is not longer than it");
+        _table.RevokeIsolated(TimeSpan.FromSeconds(6)).Should().Be(2);
+
+        _table.Renew("short", Ttl).Should().Be(HostLeaseStatus.Revoked);
+        _table.Renew("renewed-short", Ttl).Should().Be(HostLeaseStatus.Revoked, "the TTL of its last renew counts");
+        _table.Renew("long", Ttl).Should().Be(HostLeaseStatus.Held);
+        _table.Reserve("after", GiB, 1, false, Ttl, false).Grant.Should().NotBeNull("a cut host grants again once it reaches the table");
+        _table.Counters().Should().Be((4L, 0L, 2L, 0L, 2));
+        _manager.GetLeaseSnapshot().ActiveLeases.Should().Be(2);
+    }
+
+    [Fact]
+    public void Reserve_TtlAboveTheHostsMax_RefusedWithTheReasonNotCut()
+    {
+        var refused = _table.Reserve("too-long", GiB, 1, false, TimeSpan.FromMinutes(2), false);
+
+        refused.Grant.Should().BeNull();
+        refused.Refusal.Should().Contain("MaxLeaseTtl").And.Contain("00:02:00");
+        _table.Counters().Granted.Should().Be(0);
+        _table.Reserve("at-most", GiB, 1, false, TimeSpan.FromMinutes(1), false).Grant.Should().NotBeNull();
+    }
+
+    [Fact]
     public void Reserve_NothingFits_RefusesWithoutGranting()
     {
         var refused = _table.Reserve("big", 500 * GiB, 1, false, Ttl, false);

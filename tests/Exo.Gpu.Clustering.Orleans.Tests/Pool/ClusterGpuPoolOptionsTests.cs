@@ -32,8 +32,8 @@ public class ClusterGpuPoolOptionsTests
     [Fact]
     public void GpuHostOptions_BadValues_OneErrorEach()
     {
-        var errors = new GpuHostOptions { HostId = "a b", ReportInterval = TimeSpan.Zero, MaxLeaseTtl = TimeSpan.Zero, ReapInterval = TimeSpan.Zero, EndedRetention = 0 }.Validate();
+        var errors = new GpuHostOptions { HostId = "a b", ReportInterval = TimeSpan.Zero, MaxLeaseTtl = TimeSpan.Zero, ReapInterval = TimeSpan.Zero, MembershipProbeInterval = TimeSpan.FromMinutes(2), EndedRetention = 0 }.Validate();
 
-        errors.Select(e => e.Split(' ')[0]).Should().Equal("HostId", "ReportInterval", "MaxLeaseTtl", "ReapInterval", "EndedRetention");
+        errors.Select(e => e.Split(' ')[0]).Should().Equal("HostId", "ReportInterval", "MaxLeaseTtl", "ReapInterval", "MembershipProbeInterval", "EndedRetention");
     }
 }
