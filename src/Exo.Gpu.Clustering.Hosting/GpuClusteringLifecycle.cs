@@ -27,6 +27,18 @@ internal sealed class GpuClusteringLifecycle : IHostedLifecycleService
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Shuts the manager down once every hosted service has stopped: leases still held are revoked and drained.</summary>
-    public Task StoppedAsync(CancellationToken cancellationToken) => _manager.ShutdownAsync(cancellationToken);
+    /// <summary>
+    /// Shuts the manager down once every hosted service has stopped: leases still held are revoked and drained. When
+    /// the host's stop token fires first (a forced stop), it stops waiting without an error, as hosted services do:
+    /// the shutdown goes on, bounded by the drain and stop timeouts. A failure of a shutdown that ends in time surfaces.
+    /// </summary>
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        var shutdown = _manager.ShutdownAsync(CancellationToken.None);
+        await shutdown.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (shutdown.IsCompleted)
+        {
+            await shutdown.ConfigureAwait(false);
+        }
+    }
 }

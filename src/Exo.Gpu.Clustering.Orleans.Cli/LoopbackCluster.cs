@@ -149,15 +149,7 @@ internal sealed class LoopbackCluster : IAsyncDisposable
         var index = _silos.FindIndex(s => s.HostId == hostId);
         var (_, host) = _silos[index];
         _silos.RemoveAt(index);
-        try
-        {
-            await host.StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // The hosting add-on reports the cancelled wait for the manager's drain; the silo is stopped all the same.
-        }
-
+        await host.StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
         host.Dispose();
     }
 

@@ -5,7 +5,9 @@ namespace Exo.Gpu.Clustering.Orleans;
 /// <see cref="ReleaseAsync"/> or <see cref="DisposeAsync"/> (idempotent and final). The pool renews it on an
 /// interval; <see cref="Token"/> fires when it can no longer be trusted: a host's silo died or is stopping, a device
 /// was lost or became unhealthy (the host revoked the part), no renew was confirmed before the holder deadline (which
-/// comes before the host's own expiry), or the pool shut down. Stop the work when it fires.
+/// comes before the host's own expiry), or the pool shut down. Stop the work when it fires. A revoked gang releases its
+/// surviving parts, unless it was requested <see cref="ClusterGpuRequest.Elastic"/>: then the pool keeps renewing them,
+/// <see cref="LostParts"/> says what was lost, and <see cref="IClusterGpuPool.ReacquireAsync"/> replaces only that.
 /// </summary>
 public sealed class ClusterLease : IAsyncDisposable
 {
@@ -27,10 +29,15 @@ public sealed class ClusterLease : IAsyncDisposable
     /// <summary>Why the token fired; <see langword="null"/> while it has not.</summary>
     private string? _reason;
 
-    internal ClusterLease(string requestId, IReadOnlyList<ClusterLeasePart> parts, TimeProvider time, TimeSpan holderDeadline, Func<ClusterLease, CancellationToken, Task<ClusterReleaseResult>> release)
+    /// <summary>The parts lost to a host loss, in the order they were lost (copy on write).</summary>
+    private ClusterLeasePart[] _lost = [];
+
+    internal ClusterLease(ClusterGpuRequest request, IReadOnlyList<ClusterLeasePart> parts, int round, TimeProvider time, TimeSpan holderDeadline, Func<ClusterLease, CancellationToken, Task<ClusterReleaseResult>> release)
     {
-        RequestId = requestId;
+        Request = request;
+        RequestId = request.RequestId;
         Parts = parts;
+        Round = round;
         _time = time;
         _holderDeadline = holderDeadline;
         _release = release;
@@ -41,8 +48,18 @@ public sealed class ClusterLease : IAsyncDisposable
     /// <summary>The caller's request id.</summary>
     public string RequestId { get; }
 
-    /// <summary>The parts, one per host, in the order the hosts were chosen.</summary>
+    /// <summary>
+    /// The parts, in the order they were granted: one per host, except after <see cref="IClusterGpuPool.ReacquireAsync"/>,
+    /// whose replacements follow the surviving parts and may share a host with one.
+    /// </summary>
     public IReadOnlyList<ClusterLeasePart> Parts { get; }
+
+    /// <summary>
+    /// The parts lost to a host loss (its silo died or is stopping, or it ended the part: a lost or unhealthy device, a
+    /// cut from membership): empty while nothing is lost. The others are still held only for an
+    /// <see cref="ClusterGpuRequest.Elastic"/> lease.
+    /// </summary>
+    public IReadOnlyList<ClusterLeasePart> LostParts => Volatile.Read(ref _lost);
 
     /// <summary>Every device of the lease, as (host, UUID), host by host.</summary>
     public int DeviceCount => Parts.Sum(p => p.DeviceUuids.Count);
@@ -76,6 +93,51 @@ public sealed class ClusterLease : IAsyncDisposable
 
     /// <summary>Formats as <c>request: parts</c>.</summary>
     public override string ToString() => $"{RequestId}: {string.Join("; ", Parts)}";
+
+    /// <summary>What was asked for (an elastic lease's replacements ask for the same).</summary>
+    internal ClusterGpuRequest Request { get; }
+
+    /// <summary>How many times the lease was re-acquired: 0 for the first grant.</summary>
+    internal int Round { get; }
+
+    /// <summary>Its re-acquisition under way or done (guarded by the pool's lock).</summary>
+    internal Task<ClusterLease>? Reacquiring { get; set; }
+
+    /// <summary>The parts not lost.</summary>
+    internal IReadOnlyList<ClusterLeasePart> HeldParts => Volatile.Read(ref _lost) is { Length: > 0 } lost ? [.. Parts.Except(lost)] : Parts;
+
+    /// <summary>Whether the pool keeps renewing what survives: an elastic lease, revoked, not yet released or re-acquired.</summary>
+    internal bool KeepsSurvivors => Request.Elastic && !IsReleased && _revoked.IsCancellationRequested;
+
+    /// <summary>Records <paramref name="part"/> as lost; false when it already was.</summary>
+    internal bool MarkLost(ClusterLeasePart part)
+    {
+        while (true)
+        {
+            var lost = Volatile.Read(ref _lost);
+            if (lost.Contains(part))
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _lost, [.. lost, part], lost) == lost)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Ends this lease without releasing its parts, which a re-acquired lease now holds; false when it was already released.</summary>
+    internal bool Supersede()
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0)
+        {
+            return false;
+        }
+
+        StopDeadline();
+        return true;
+    }
 
     /// <summary>Fires the token with a reason (the first reason wins); does nothing once released.</summary>
     internal bool Revoke(string reason)

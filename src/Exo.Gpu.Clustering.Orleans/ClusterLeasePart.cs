@@ -22,6 +22,13 @@ public sealed class ClusterLeasePart
     [Id(3)]
     public GpuFencingToken Fence { get; init; }
 
+    /// <summary>
+    /// The id the host holds the part under: the lease's request id, with the round appended for the replacement parts
+    /// of an elastic lease (<see cref="IClusterGpuPool.ReacquireAsync"/>).
+    /// </summary>
+    [Id(4)]
+    public required string RequestId { get; init; }
+
     /// <summary>Formats as <c>host@generation [uuids] fence</c>.</summary>
     public override string ToString() => $"{Host} [{string.Join(", ", DeviceUuids)}] {ByteSize.Format(MemoryBytes)} fence {Fence}";
 }

@@ -47,6 +47,27 @@ public class AddGpuClusteringTests
     }
 
     [Fact]
+    public async Task StopAsync_TokenAlreadyCancelled_NoErrorAndTheManagerStillShutsDown()
+    {
+        var time = new FakeTimeProvider(Start);
+        var builder = Builder(time, Settings());
+        builder.Services.AddGpuClustering(builder.Configuration.GetSection("GpuClustering"));
+        builder.Services.AddSingleton<LeaseWorker>().AddHostedService(sp => sp.GetRequiredService<LeaseWorker>());
+        using var host = builder.Build();
+        await host.StartAsync().WaitAsync(Guard);
+        var manager = host.Services.GetRequiredService<GpuClusteringManager>();
+
+        // A forced stop (Orleans' KillSiloAsync, a second Ctrl+C): hosted services stop waiting, they do not throw.
+        await host.StopAsync(new CancellationToken(canceled: true)).WaitAsync(Guard);
+
+        manager.IsShuttingDown.Should().BeTrue();
+        await manager.ShutdownAsync().WaitAsync(Guard);
+        manager.IsRunning.Should().BeFalse();
+        var worker = host.Services.GetRequiredService<LeaseWorker>();
+        (worker.AfterRelease!.Granted, worker.AfterRelease.Released, worker.AfterRelease.Revoked).Should().Be((1, 1, 0));
+    }
+
+    [Fact]
     public async Task AddGpuClustering_InvalidConfiguration_StartFailsNamingEveryKey()
     {
         var time = new FakeTimeProvider(Start);

@@ -126,6 +126,7 @@ internal sealed class HostLeaseTable
             _granted++;
             var part = new ClusterLeasePart
             {
+                RequestId = requestId,
                 Host = Host,
                 DeviceUuids = [.. lease.Devices.Select(d => d.Uuid)],
                 MemoryBytes = memoryBytes,

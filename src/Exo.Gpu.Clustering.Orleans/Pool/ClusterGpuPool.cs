@@ -10,6 +10,8 @@ namespace Exo.Gpu.Clustering.Orleans.Pool;
 /// with a short TTL everywhere, then commit, or abort all), renews held leases on an interval, and fires a lease's
 /// token when a host says it ended, when membership shows its host gone, when its holder deadline passes, or at
 /// shutdown. Request ids are deduplicated here (a retry, even a concurrent one, gets the same lease) and on each host.
+/// A revoked gang's surviving parts are released, or, for an elastic lease, renewed until it is re-acquired (only the
+/// lost devices are acquired anew, under the request id and the round) or released.
 /// </summary>
 internal sealed partial class ClusterGpuPool : IClusterGpuPool
 {
@@ -60,12 +62,17 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentException.ThrowIfNullOrWhiteSpace(request.RequestId, nameof(request.RequestId));
+#pragma warning disable CA2208 // as in the core, the parameter name is the request's property
         if (request.RequestId.Length > ClusterGpuRequest.MaxRequestIdLength)
         {
-#pragma warning disable CA2208 // as in the core, the parameter name is the request's property
             throw new ArgumentException($"RequestId must be at most {ClusterGpuRequest.MaxRequestIdLength} characters, got {request.RequestId.Length}.", nameof(request.RequestId));
-#pragma warning restore CA2208
         }
+
+        if (request.RequestId.Contains(ClusterGpuRequest.RoundSeparator, StringComparison.Ordinal))
+        {
+            throw new ArgumentException("RequestId may not contain U+001F (it marks the replacement parts of an elastic lease).", nameof(request.RequestId));
+        }
+#pragma warning restore CA2208
 
         ArgumentOutOfRangeException.ThrowIfNegative(request.MemoryBytes, nameof(request.MemoryBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(request.DeviceCount, 1, nameof(request.DeviceCount));
@@ -131,6 +138,41 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
         }
     }
 
+    public Task<ClusterLease> ReacquireAsync(ClusterLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        Task<ClusterLease> task;
+        lock (_gate)
+        {
+            if (lease.Reacquiring is { IsFaulted: false, IsCanceled: false } running)
+            {
+                task = running; // a retry, or the caller asking again once done: the same lease
+            }
+            else
+            {
+                if (!_requests.TryGetValue(lease.RequestId, out var current) || !current.IsCompletedSuccessfully || !ReferenceEquals(current.Result, lease))
+                {
+                    throw new InvalidOperationException($"Lease '{lease.RequestId}' is not held by this pool (released, or re-acquired: use the lease that returned).");
+                }
+
+                if (lease.IsLive)
+                {
+                    return Task.FromResult(lease); // nothing lost
+                }
+
+                if (!lease.Request.Elastic)
+                {
+                    throw new InvalidOperationException($"Lease '{lease.RequestId}' is not elastic: its surviving parts were released when it was revoked; acquire anew.");
+                }
+
+                task = lease.Reacquiring = ReacquireCoreAsync(lease, cancellationToken);
+            }
+        }
+
+        return task.WaitAsync(cancellationToken);
+    }
+
     public async Task<ClusterReleaseResult> ReleaseAsync(string requestId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
@@ -165,7 +207,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
         }
 
         await _stop.CancelAsync().ConfigureAwait(false);
-        var held = HeldLeases();
+        var held = TrackedLeases();
         foreach (var lease in held)
         {
             lease.Revoke("the cluster pool shut down");
@@ -176,7 +218,65 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
         _stop.Dispose();
     }
 
-    private async Task<ClusterLease> AcquireCoreAsync(ClusterGpuRequest request, CancellationToken cancellationToken)
+    private async Task<ClusterLease> AcquireCoreAsync(ClusterGpuRequest request, CancellationToken cancellationToken) =>
+        new(request, await AcquirePartsAsync(request, new HashSet<string>(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false), 0, _time, _options.HolderDeadline, ReleaseLeaseAsync);
+
+    /// <summary>
+    /// Renews what survives of <paramref name="lease"/> (a part its host no longer holds, or that gets no answer, is
+    /// lost too), acquires the lost devices anew under the request id and the next round, and hands every part to a
+    /// new lease with a new token; the old lease ends without releasing anything.
+    /// </summary>
+    private async Task<ClusterLease> ReacquireCoreAsync(ClusterLease lease, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        var survivors = lease.HeldParts;
+        var statuses = await RenewPartsAsync(survivors, linked.Token).ConfigureAwait(false);
+        foreach (var part in survivors.Where(p => statuses.GetValueOrDefault(p, HostLeaseStatus.Unknown) != HostLeaseStatus.Held))
+        {
+            lease.MarkLost(part);
+            _ = ReleaseOnHostAsync(part.Host.HostId, part.RequestId, CancellationToken.None); // no answer: make sure it goes
+        }
+
+        survivors = lease.HeldParts;
+        var round = lease.Round + 1;
+        IReadOnlyList<ClusterLeasePart> replacements = [];
+        if (lease.LostParts.Sum(p => p.DeviceUuids.Count) is var lost and > 0)
+        {
+            var original = lease.Request;
+            var request = new ClusterGpuRequest
+            {
+                RequestId = $"{original.RequestId}{ClusterGpuRequest.RoundSeparator}{round}",
+                MemoryBytes = original.MemoryBytes,
+                DeviceCount = lost,
+                Placement = original.Placement,
+                AllowDegraded = original.AllowDegraded,
+                Elastic = true,
+            };
+
+            // StrictSpread keeps every device on a distinct host: the survivors' hosts are out.
+            var excluded = original.Placement == GangPlacement.StrictSpread
+                ? survivors.Select(p => p.Host.HostId).ToHashSet(StringComparer.Ordinal)
+                : new HashSet<string>(StringComparer.Ordinal);
+            replacements = await AcquirePartsAsync(request, excluded, linked.Token).ConfigureAwait(false);
+        }
+
+        var next = new ClusterLease(lease.Request, [.. survivors, .. replacements], round, _time, _options.HolderDeadline, ReleaseLeaseAsync);
+        lock (_gate)
+        {
+            if (lease.Supersede())
+            {
+                _requests[lease.RequestId] = Task.FromResult(next);
+                return next;
+            }
+        }
+
+        // The holder released the lease meanwhile: give the replacements back too.
+        await Task.WhenAll(replacements.Select(p => ReleaseOnHostAsync(p.Host.HostId, p.RequestId, CancellationToken.None))).ConfigureAwait(false);
+        throw new InvalidOperationException($"Lease '{lease.RequestId}' was released while it was being re-acquired.");
+    }
+
+    /// <summary>Plans and reserves <paramref name="request"/>, never on a host in <paramref name="alwaysExcluded"/>, in bounded rounds.</summary>
+    private async Task<IReadOnlyList<ClusterLeasePart>> AcquirePartsAsync(ClusterGpuRequest request, IReadOnlySet<string> alwaysExcluded, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
         var token = linked.Token;
@@ -201,7 +301,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
             }
 
             var reports = view.Hosts.ToDictionary(h => h.Host.HostId, StringComparer.Ordinal);
-            var excluded = new HashSet<string>(StringComparer.Ordinal);
+            var excluded = new HashSet<string>(alwaysExcluded, StringComparer.Ordinal);
             while (ClusterPlanner.Plan(reports.Values, request, excluded) is { } plan)
             {
                 var parts = plan.Count == 1
@@ -209,7 +309,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
                     : await ReserveGangAsync(request, plan, reports, excluded, failures, token).ConfigureAwait(false);
                 if (parts is not null)
                 {
-                    return new ClusterLease(request.RequestId, parts, _time, _options.HolderDeadline, ReleaseLeaseAsync);
+                    return parts;
                 }
             }
 
@@ -259,6 +359,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
 
     private async Task<IReadOnlyList<ClusterLeasePart>?> ReserveGangAsync(ClusterGpuRequest request, IReadOnlyList<(GpuHostReport Host, int Devices)> plan, Dictionary<string, GpuHostReport> reports, HashSet<string> excluded, List<string> failures, CancellationToken token)
     {
+        var excludedBefore = excluded.Count;
         // Phase 1: prepare everywhere with the short TTL (a coordinator that dies now leaks nothing: the parts expire).
         var prepared = await Task.WhenAll(plan.Select(async p =>
         {
@@ -333,7 +434,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
 
         // Abort everything prepared (all or nothing); the id may be prepared again in the next plan.
         await Task.WhenAll(prepared.Select(p => AbortQuietlyAsync(p.Id, request.RequestId))).ConfigureAwait(false);
-        if (excluded.Count == 0)
+        if (excluded.Count == excludedBefore)
         {
             excluded.Add(plan[0].Host.Host.HostId); // progress is bounded: every round leaves out one host more
         }
@@ -370,7 +471,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
             }
         }
 
-        var results = await Task.WhenAll(lease.Parts.Select(p => ReleaseOnHostAsync(p.Host.HostId, lease.RequestId, cancellationToken))).ConfigureAwait(false);
+        var results = await Task.WhenAll(lease.Parts.Select(p => ReleaseOnHostAsync(p.Host.HostId, p.RequestId, cancellationToken))).ConfigureAwait(false);
         var combined = Combine(results);
         return combined == ClusterReleaseResult.Unknown && lease.RevocationReason is not null ? ClusterReleaseResult.AlreadyReleased : combined;
     }
@@ -394,11 +495,12 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
         : results.Contains(ClusterReleaseResult.AlreadyReleased) ? ClusterReleaseResult.AlreadyReleased
         : ClusterReleaseResult.Unknown;
 
-    private List<ClusterLease> HeldLeases()
+    /// <summary>The leases to renew and watch: live ones, and elastic ones that keep their survivors.</summary>
+    private List<ClusterLease> TrackedLeases()
     {
         lock (_gate)
         {
-            return [.. _requests.Values.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result).Where(l => l.IsLive)];
+            return [.. _requests.Values.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result).Where(l => l.IsLive || l.KeepsSurvivors)];
         }
     }
 
@@ -434,76 +536,96 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
 
     private async Task RenewOnceAsync(CancellationToken stop)
     {
-        var held = HeldLeases();
-        if (held.Count == 0)
+        var work = TrackedLeases().Select(l => (Lease: l, Parts: l.HeldParts)).ToList();
+        if (work.Count == 0)
         {
             return;
         }
 
         var sentAt = _time.GetTimestamp();
-        var byHost = held.SelectMany(l => l.Parts.Select(p => (Lease: l, p.Host.HostId))).GroupBy(x => x.HostId, StringComparer.Ordinal).ToList();
-        var confirmed = new Dictionary<ClusterLease, int>(ReferenceEqualityComparer.Instance);
-        await Task.WhenAll(byHost.Select(async group =>
+        var statuses = await RenewPartsAsync([.. work.SelectMany(w => w.Parts)], stop).ConfigureAwait(false);
+        foreach (var (lease, parts) in work)
         {
-            var leases = group.Select(g => g.Lease).ToArray();
-            try
+            var confirmed = 0;
+            foreach (var part in parts)
             {
-                var statuses = await Host(group.Key).RenewAsync([.. leases.Select(l => l.RequestId)], _options.LeaseTtl).WaitAsync(_options.CallTimeout, stop).ConfigureAwait(false);
-                lock (confirmed)
+                if (!statuses.TryGetValue(part, out var status))
                 {
-                    for (var i = 0; i < leases.Length; i++)
-                    {
-                        if (statuses[i] == HostLeaseStatus.Held)
-                        {
-                            confirmed[leases[i]] = confirmed.GetValueOrDefault(leases[i]) + 1;
-                        }
-                        else if (leases[i].Revoke($"host '{group.Key}' says the lease is {statuses[i]}"))
-                        {
-                            _ = ReleaseSurvivorsAsync(leases[i]);
-                        }
-                    }
+                    continue; // no answer: the holder deadline runs on
+                }
+
+                if (status == HostLeaseStatus.Held)
+                {
+                    confirmed++;
+                }
+                else
+                {
+                    Lost(lease, part, $"host '{part.Host.HostId}' says the lease is {status}");
                 }
             }
-            catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
-            {
-                LogCallFailed(group.Key, "renew", e); // not confirmed: the holder deadline runs on
-            }
-        })).ConfigureAwait(false);
-        foreach (var (lease, parts) in confirmed)
-        {
-            if (parts == lease.Parts.Count)
+
+            if (confirmed == parts.Count)
             {
                 lease.Renewed(sentAt);
             }
         }
     }
 
+    /// <summary>Renews parts on their hosts, one call per host; the parts of a host that does not answer are left out.</summary>
+    private async Task<Dictionary<ClusterLeasePart, HostLeaseStatus>> RenewPartsAsync(IReadOnlyList<ClusterLeasePart> parts, CancellationToken cancellationToken)
+    {
+        var statuses = new Dictionary<ClusterLeasePart, HostLeaseStatus>(ReferenceEqualityComparer.Instance);
+        await Task.WhenAll(parts.GroupBy(p => p.Host.HostId, StringComparer.Ordinal).Select(async group =>
+        {
+            var batch = group.ToArray();
+            try
+            {
+                var answers = await Host(group.Key).RenewAsync([.. batch.Select(p => p.RequestId)], _options.LeaseTtl).WaitAsync(_options.CallTimeout, cancellationToken).ConfigureAwait(false);
+                lock (statuses)
+                {
+                    for (var i = 0; i < batch.Length; i++)
+                    {
+                        statuses[batch[i]] = answers[i];
+                    }
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                LogCallFailed(group.Key, "renew", e);
+            }
+        })).ConfigureAwait(false);
+        return statuses;
+    }
+
     private async Task WatchOnceAsync(CancellationToken stop)
     {
-        var held = HeldLeases();
-        if (held.Count == 0)
+        var tracked = TrackedLeases();
+        if (tracked.Count == 0)
         {
             return;
         }
 
         var view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, stop).ConfigureAwait(false);
         var departed = view.Departed.ToHashSet();
-        foreach (var lease in held)
+        foreach (var lease in tracked)
         {
-            if (lease.Parts.FirstOrDefault(p => departed.Contains(p.Host)) is { } lost
-                && lease.Revoke($"host {lost.Host} departed: membership shows its silo dead or stopping"))
+            foreach (var part in lease.HeldParts.Where(p => departed.Contains(p.Host)))
             {
-                _ = ReleaseSurvivorsAsync(lease);
+                Lost(lease, part, $"host {part.Host} departed: membership shows its silo dead or stopping");
             }
         }
     }
 
-    /// <summary>A revoked gang releases its surviving parts (the holder's own release then finds them released).</summary>
-    private async Task ReleaseSurvivorsAsync(ClusterLease lease)
+    /// <summary>
+    /// A part is lost: the lease's token fires (the first reason wins); a gang that is not elastic releases its
+    /// surviving parts (the holder's own release then finds them released), an elastic one keeps them renewed.
+    /// </summary>
+    private void Lost(ClusterLease lease, ClusterLeasePart part, string reason)
     {
-        if (lease.Parts.Count > 1)
+        lease.MarkLost(part);
+        if (lease.Revoke(reason) && !lease.Request.Elastic && lease.Parts.Count > 1)
         {
-            await Task.WhenAll(lease.Parts.Select(p => ReleaseOnHostAsync(p.Host.HostId, lease.RequestId, CancellationToken.None))).ConfigureAwait(false);
+            _ = Task.WhenAll(lease.Parts.Select(p => ReleaseOnHostAsync(p.Host.HostId, p.RequestId, CancellationToken.None)));
         }
     }
 
