@@ -9,7 +9,10 @@ public interface IClusterGpuPool : IAsyncDisposable
 {
     /// <summary>
     /// Acquires a cluster lease. A retried acquire with the same request id (also while the first is under way)
-    /// returns the same lease; once released, an id is final.
+    /// returns the same lease; once released, an id is final. The pool and each host remember request ids, not the
+    /// cluster as a whole: a retry through another pool (another process) gets the same part where it lands on the
+    /// host that holds it, but may be planned onto another host and granted there too. Retry through the pool that
+    /// asked, or release the id (<see cref="ReleaseAsync"/> finds it on any live host) before asking elsewhere.
     /// </summary>
     /// <param name="request">What is needed.</param>
     /// <param name="cancellationToken">Stops the attempt (a part reserved meanwhile expires on its host).</param>

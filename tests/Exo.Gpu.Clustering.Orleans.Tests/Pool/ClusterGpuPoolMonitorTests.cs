@@ -1,0 +1,208 @@
+using System.Reflection;
+using Exo.Gpu.Clustering.Devices;
+using Exo.Gpu.Clustering.Orleans.Directory;
+using Exo.Gpu.Clustering.Orleans.Hosts;
+using Exo.Gpu.Clustering.Orleans.Pool;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Exo.Gpu.Clustering.Orleans.Tests.Pool;
+
+/// <summary>
+/// The pool's renew loop and departure watch over fake grains on a fake clock: what fires a lease's token, and when.
+/// </summary>
+public sealed class ClusterGpuPoolMonitorTests
+{
+    private const long GiB = 1L << 30;
+    private static readonly GpuHostIdentity Host = new("h1", 7);
+    private static readonly TimeSpan Guard = TimeSpan.FromSeconds(10);
+
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly CountingTime _clock;
+    private readonly FakeHostGrain _host = new();
+    private readonly FakeDirectoryGrain _directory = new();
+
+    private static ClusterGpuPoolOptions Options() => new()
+    {
+        LeaseTtl = TimeSpan.FromSeconds(15),
+        HolderDeadline = TimeSpan.FromSeconds(10),
+        RenewInterval = TimeSpan.FromSeconds(1),
+        CallTimeout = TimeSpan.FromMinutes(5), // a hung call stays hung for the whole test
+    };
+
+    public ClusterGpuPoolMonitorTests() => _clock = new CountingTime(_time);
+
+    private ClusterGpuPool NewPool() => new(FakeGrains.Create(_host, _directory), Options(), _clock);
+
+    /// <summary>Acquires, then waits until the pool's two loops have their timers (they start on the thread pool), so no tick is missed.</summary>
+    private async Task<ClusterLease> AcquireAsync(ClusterGpuPool pool, string id)
+    {
+        var lease = await pool.AcquireAsync(new ClusterGpuRequest { RequestId = id, MemoryBytes = GiB });
+        await WaitForAsync(() => _clock.Timers >= 3); // the lease's deadline, the renew loop, the departure watch
+        return lease;
+    }
+
+    [Fact]
+    public async Task Monitor_RenewHangsOnADepartedHost_TheDepartureWatchFiresTheTokenAtTheNextTick()
+    {
+        await using var pool = NewPool();
+        var lease = await AcquireAsync(pool, "r1");
+        _host.RenewHangs = true;
+        _directory.Departed = [Host];
+
+        _time.Advance(Options().RenewInterval);
+
+        await Fired(lease).WaitAsync(Guard);
+        lease.RevocationReason.Should().Contain("departed");
+        _host.RenewCalls.Should().Be(1, "the renew went out and hangs: the watch did not wait for it");
+    }
+
+    [Fact]
+    public async Task Monitor_RenewsUnanswered_HolderDeadlineFiresBeforeTheHostsTtl()
+    {
+        await using var pool = NewPool();
+        var lease = await AcquireAsync(pool, "r2");
+        _host.RenewHangs = true;
+
+        _time.Advance(TimeSpan.FromSeconds(9));
+        await Task.Yield();
+        lease.Token.IsCancellationRequested.Should().BeFalse("the deadline is 10 s after the grant");
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        await Fired(lease).WaitAsync(Guard);
+        lease.RevocationReason.Should().Contain("holder deadline");
+    }
+
+    [Fact]
+    public async Task Monitor_RenewsConfirmed_TokenStaysQuietPastManyDeadlines()
+    {
+        await using var pool = NewPool();
+        var lease = await AcquireAsync(pool, "r3");
+
+        for (var second = 0; second < 60; second++)
+        {
+            var renews = _host.RenewCalls;
+            _time.Advance(TimeSpan.FromSeconds(1));
+            await WaitForAsync(() => _host.RenewCalls > renews);
+        }
+
+        lease.Token.IsCancellationRequested.Should().BeFalse("every renew was confirmed: six holder deadlines passed quietly");
+        _host.RenewCalls.Should().Be(60);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        using var guard = new CancellationTokenSource(Guard);
+        while (!condition())
+        {
+            await Task.Delay(1, guard.Token); // the pool's loops run on the thread pool once the fake clock ticks
+        }
+    }
+
+    private static Task Fired(ClusterLease lease)
+    {
+        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lease.Token.Register(() => fired.TrySetResult());
+        return fired.Task;
+    }
+
+    /// <summary>The fake clock, counting the timers created on it.</summary>
+    private sealed class CountingTime(FakeTimeProvider inner) : TimeProvider
+    {
+        private int _timers;
+
+        public int Timers => Volatile.Read(ref _timers);
+
+        public override long TimestampFrequency => inner.TimestampFrequency;
+
+        public override DateTimeOffset GetUtcNow() => inner.GetUtcNow();
+
+        public override long GetTimestamp() => inner.GetTimestamp();
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            Interlocked.Increment(ref _timers);
+            return inner.CreateTimer(callback, state, dueTime, period);
+        }
+    }
+
+    /// <summary>One host with one 80 GiB device that grants everything; its renews answer Held, or hang.</summary>
+    private sealed class FakeHostGrain : IGpuHostGrain
+    {
+        private long _sequence;
+        private int _renews;
+
+        public bool RenewHangs { get; set; }
+
+        public int RenewCalls => Volatile.Read(ref _renews);
+
+        public static GpuHostReport Report() => new()
+        {
+            Host = Host,
+            Silo = "S127.0.0.1:11111:7",
+            Devices = [new GpuHostDeviceReport { Uuid = "GPU-1", Name = "fake", Health = GpuHealth.Healthy, TotalMemoryBytes = 80 * GiB, CapacityBytes = 80 * GiB, FreeBytes = 80 * GiB }],
+            ValidFor = TimeSpan.FromSeconds(3),
+        };
+
+        public Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare) =>
+            Task.FromResult(new HostReserveResult
+            {
+                Grant = new ClusterLeasePart { RequestId = requestId, Host = Host, DeviceUuids = ["GPU-1"], MemoryBytes = memoryBytes, Fence = new GpuFencingToken(Host.Generation, Interlocked.Increment(ref _sequence)) },
+                Report = Report(),
+            });
+
+        public Task<HostLeaseStatus> CommitAsync(string requestId, TimeSpan ttl) => Task.FromResult(HostLeaseStatus.Held);
+
+        public Task<HostLeaseStatus[]> RenewAsync(string[] requestIds, TimeSpan ttl)
+        {
+            Interlocked.Increment(ref _renews);
+            return RenewHangs ? new TaskCompletionSource<HostLeaseStatus[]>().Task : Task.FromResult(requestIds.Select(_ => HostLeaseStatus.Held).ToArray());
+        }
+
+        public Task<ClusterReleaseResult> ReleaseAsync(string requestId) => Task.FromResult(ClusterReleaseResult.Released);
+
+        public Task<bool> AbortAsync(string requestId) => Task.FromResult(true);
+
+        public Task<GpuHostReport> GetReportAsync() => Task.FromResult(Report());
+    }
+
+    /// <summary>The directory: the host's report, and the departed hosts the test sets.</summary>
+    private sealed class FakeDirectoryGrain : IGpuDirectoryGrain
+    {
+        public IReadOnlyList<GpuHostIdentity> Departed { get; set; } = [];
+
+        public Task ReportAsync(GpuHostReport report) => Task.CompletedTask;
+
+        public Task<string?> ClaimAsync(GpuHostIdentity host, string silo) => Task.FromResult<string?>(null);
+
+        public Task RemoveAsync(GpuHostIdentity host) => Task.CompletedTask;
+
+        public Task<ClusterGpuView> GetViewAsync() =>
+            Task.FromResult(new ClusterGpuView { Hosts = Departed.Contains(Host) ? [] : [FakeHostGrain.Report()], Departed = Departed });
+    }
+
+    /// <summary>An <see cref="IGrainFactory"/> that hands out the two fakes (any other call fails the test).</summary>
+    public class FakeGrains : DispatchProxy
+    {
+        private object _host = null!;
+        private object _directory = null!;
+
+        internal static IGrainFactory Create(IGpuHostGrain host, IGpuDirectoryGrain directory)
+        {
+            var factory = Create<IGrainFactory, FakeGrains>();
+            var fake = (FakeGrains)(object)factory;
+            fake._host = host;
+            fake._directory = directory;
+            return factory;
+        }
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args) =>
+            targetMethod is { Name: nameof(IGrainFactory.GetGrain), IsGenericMethod: true } method
+                ? method.GetGenericArguments()[0] switch
+                {
+                    var t when t == typeof(IGpuHostGrain) => _host,
+                    var t when t == typeof(IGpuDirectoryGrain) => _directory,
+                    var t => throw new NotSupportedException($"no fake for {t}"),
+                }
+                : throw new NotSupportedException($"{targetMethod?.Name} is not faked");
+    }
+}
