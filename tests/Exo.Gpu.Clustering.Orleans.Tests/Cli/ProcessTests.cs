@@ -4,6 +4,7 @@ using Xunit.Abstractions;
 using Exo.Gpu.Clustering.Orleans.Cli;
 using Exo.Gpu.Clustering.Orleans.Hosts;
 using Microsoft.Extensions.DependencyInjection;
+using Exo.Gpu.Clustering.Orleans.Tests.Cluster;
 
 namespace Exo.Gpu.Clustering.Orleans.Tests.Cli;
 
@@ -29,7 +30,7 @@ public sealed partial class ProcessTests(ITestOutputHelper output)
         {
             var (pool, lease) = await AcquireOnChildAsync(cluster, "victim-kill");
             await using var _ = pool;
-            var fired = Fired(lease);
+            var fired = ClusterFixture.FiredAsync(lease);
 
             var clock = Stopwatch.StartNew();
             Kill(child.Process.Id, SigKill).Should().Be(0);
@@ -56,7 +57,7 @@ public sealed partial class ProcessTests(ITestOutputHelper output)
         {
             var (pool, lease) = await AcquireOnChildAsync(cluster, "victim-stop");
             await using var _ = pool;
-            var fired = Fired(lease);
+            var fired = ClusterFixture.FiredAsync(lease);
 
             var clock = Stopwatch.StartNew();
             Kill(child.Process.Id, SigStop).Should().Be(0);
@@ -174,13 +175,6 @@ public sealed partial class ProcessTests(ITestOutputHelper output)
             DateTime.UtcNow.Should().BeBefore(deadline, $"{hostId} is declared dead within {guard}");
             await Task.Delay(20);
         }
-    }
-
-    private static Task Fired(ClusterLease lease)
-    {
-        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lease.Token.Register(() => fired.TrySetResult());
-        return fired.Task;
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

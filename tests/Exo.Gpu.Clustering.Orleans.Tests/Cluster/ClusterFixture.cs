@@ -21,6 +21,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>The host id the next silo to start gets (consumed by that silo), or <see langword="null"/> for its name.</summary>
     private string? _nextHostId;
 
+    /// <summary>The fault plan of the next silo to start (consumed by that silo), or <see langword="null"/> for none.</summary>
+    private string? _nextFaults;
+
     public InProcessTestCluster Cluster { get; private set; } = null!;
 
     public IClusterClient Client => Cluster.Client;
@@ -44,6 +47,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         builder.ConfigureSilo((silo, siloBuilder) =>
         {
             var hostId = Interlocked.Exchange(ref _nextHostId, null);
+            var faults = Interlocked.Exchange(ref _nextFaults, null);
             var seed = StableSeed(hostId ?? silo.SiloName);
             siloBuilder.AddGpuHost(h =>
             {
@@ -51,7 +55,11 @@ public sealed class ClusterFixture : IAsyncLifetime
                 h.ReportInterval = TimeSpan.FromMilliseconds(200);
                 h.ReapInterval = TimeSpan.FromMilliseconds(50);
             });
-            siloBuilder.Services.AddGpuClustering(o => SimulatedHost(o, seed, devices: 2));
+            siloBuilder.Services.AddGpuClustering(o =>
+            {
+                SimulatedHost(o, seed, devices: 2);
+                o.SimulatedOptions!.Faults = faults ?? "";
+            });
             siloBuilder.AddClusterGpuPool(null);
         });
         Cluster = builder.Build();
@@ -73,10 +81,11 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>A pool over the cluster's client, with the fixture's short TTLs.</summary>
     internal ClusterGpuPool NewPool() => new(Client, PoolOptions());
 
-    /// <summary>Starts one more host silo with host id <paramref name="hostId"/>.</summary>
-    public async Task<InProcessSiloHandle> StartHostAsync(string hostId)
+    /// <summary>Starts one more host silo with host id <paramref name="hostId"/> and, optionally, a simulated fault plan.</summary>
+    public async Task<InProcessSiloHandle> StartHostAsync(string hostId, string? faults = null)
     {
         _nextHostId = hostId;
+        _nextFaults = faults;
         try
         {
             var silo = await Cluster.StartAdditionalSiloAsync();
@@ -86,6 +95,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         finally
         {
             _nextHostId = null;
+            _nextFaults = null;
         }
     }
 
@@ -99,6 +109,14 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async Task WaitForHostsAsync(int count) =>
         await WaitUntilAsync(async () => (await View()).Hosts.Count(h => h.Devices.All(d => d.Health == Devices.GpuHealth.Healthy)) >= count, $"{count} healthy hosts");
+
+    /// <summary>Completes when the lease's token fires.</summary>
+    public static Task FiredAsync(ClusterLease lease)
+    {
+        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lease.Token.Register(() => fired.TrySetResult());
+        return fired.Task;
+    }
 
     /// <summary>Polls <paramref name="condition"/> every 20 ms until it holds; fails after <see cref="Guard"/>.</summary>
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)

@@ -206,6 +206,32 @@ public sealed class ClusterPoolTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task DeviceFails_OnTheLeasesHost_HostRevokesAndTheHoldersTokenFires()
+    {
+        // Device 0 of this host reports an uncorrectable ECC error 8 s after its backend starts: it turns Unhealthy.
+        var faulty = "A-faulty-" + Guid.NewGuid().ToString("N")[..6]; // sorts first: best fit picks it on a tie
+        var silo = await fixture.StartHostAsync(faulty, faults: "ecc:0@8s");
+        try
+        {
+            await using var pool = fixture.NewPool();
+            var lease = await pool.AcquireAsync(new ClusterGpuRequest { RequestId = "ecc-" + Guid.NewGuid(), MemoryBytes = 70 * GiB, DeviceCount = 2, Placement = GangPlacement.StrictPack });
+            lease.Parts.Single().Host.HostId.Should().Be(faulty, "the host started well within the 8 s before its fault");
+
+            await FiredAsync(lease).WaitAsync(Guard);
+
+            lease.RevocationReason.Should().Be($"host '{faulty}' says the lease is Revoked");
+            lease.LostParts.Should().Equal(lease.Parts);
+            var report = await fixture.ReportOf(faulty);
+            (report.Revoked, report.ActiveLeases).Should().Be((1L, 0));
+        }
+        finally
+        {
+            await fixture.KillAsync(silo);
+            await WaitUntilAsync(async () => (await fixture.View()).Hosts.All(h => h.Host.HostId != faulty), "the directory drops the faulty host");
+        }
+    }
+
+    [Fact]
     public async Task Gang_HostDiesBetweenPrepareAndCommit_AllOrNothing()
     {
         var victim = "A-gang-" + Guid.NewGuid().ToString("N")[..6];

@@ -21,7 +21,7 @@ public sealed class ElasticGangTests(ClusterFixture fixture)
             lease.Parts.Select(p => p.Host.HostId).Should().BeEquivalentTo([victim, .. Hosts]);
 
             await fixture.KillAsync(silo);
-            await Fired(lease).WaitAsync(Guard);
+            await FiredAsync(lease).WaitAsync(Guard);
 
             lease.LostParts.Should().ContainSingle().Which.Host.HostId.Should().Be(victim);
             foreach (var host in Hosts)
@@ -50,7 +50,7 @@ public sealed class ElasticGangTests(ClusterFixture fixture)
             var before = await Task.WhenAll(Hosts.Select(fixture.ReportOf));
 
             await fixture.KillAsync(silo);
-            await Fired(lease).WaitAsync(Guard);
+            await FiredAsync(lease).WaitAsync(Guard);
 
             lease.LostParts.Should().ContainSingle().Which.Host.HostId.Should().Be(victim);
             lease.RevocationReason.Should().Contain(victim);
@@ -105,7 +105,7 @@ public sealed class ElasticGangTests(ClusterFixture fixture)
             await using var pool = fixture.NewPool();
             var lease = await pool.AcquireAsync(Spread4("strict-", elastic: true, GangPlacement.StrictSpread));
             await fixture.KillAsync(silo);
-            await Fired(lease).WaitAsync(Guard);
+            await FiredAsync(lease).WaitAsync(Guard);
 
             // Every survivor's host still has a free device; StrictSpread must not use it.
             var refused = () => pool.ReacquireAsync(lease);
@@ -169,11 +169,4 @@ public sealed class ElasticGangTests(ClusterFixture fixture)
     /// <summary>The shared cluster's other tests expect its three hosts only: wait until the directory drops this one.</summary>
     private Task DroppedAsync(string hostId) =>
         WaitUntilAsync(async () => (await fixture.View()).Hosts.All(h => h.Host.HostId != hostId), $"the directory drops {hostId}");
-
-    private static Task Fired(ClusterLease lease)
-    {
-        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lease.Token.Register(() => fired.TrySetResult());
-        return fired.Task;
-    }
 }

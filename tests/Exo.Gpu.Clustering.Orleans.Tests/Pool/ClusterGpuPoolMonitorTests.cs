@@ -4,6 +4,7 @@ using Exo.Gpu.Clustering.Orleans.Directory;
 using Exo.Gpu.Clustering.Orleans.Hosts;
 using Exo.Gpu.Clustering.Orleans.Pool;
 using Microsoft.Extensions.Time.Testing;
+using Exo.Gpu.Clustering.Orleans.Tests.Cluster;
 
 namespace Exo.Gpu.Clustering.Orleans.Tests.Pool;
 
@@ -51,7 +52,7 @@ public sealed class ClusterGpuPoolMonitorTests
 
         _time.Advance(Options().RenewInterval);
 
-        await Fired(lease).WaitAsync(Guard);
+        await ClusterFixture.FiredAsync(lease).WaitAsync(Guard);
         lease.RevocationReason.Should().Contain("departed");
         _host.RenewCalls.Should().Be(1, "the renew went out and hangs: the watch did not wait for it");
     }
@@ -68,7 +69,7 @@ public sealed class ClusterGpuPoolMonitorTests
         lease.Token.IsCancellationRequested.Should().BeFalse("the deadline is 10 s after the grant");
         _time.Advance(TimeSpan.FromSeconds(1));
 
-        await Fired(lease).WaitAsync(Guard);
+        await ClusterFixture.FiredAsync(lease).WaitAsync(Guard);
         lease.RevocationReason.Should().Contain("holder deadline");
     }
 
@@ -96,13 +97,6 @@ public sealed class ClusterGpuPoolMonitorTests
         {
             await Task.Delay(1, guard.Token); // the pool's loops run on the thread pool once the fake clock ticks
         }
-    }
-
-    private static Task Fired(ClusterLease lease)
-    {
-        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lease.Token.Register(() => fired.TrySetResult());
-        return fired.Task;
     }
 
     /// <summary>The fake clock, counting the timers created on it.</summary>
