@@ -6,7 +6,8 @@ namespace Exo.Gpu.Clustering.Orleans.Cli;
 
 /// <summary>
 /// <c>simulate</c>: N simulated GPU hosts as real silos on loopback, a seeded stream of cluster-lease jobs (single
-/// devices and gangs, mixed sizes) through the cluster pool, one host killed mid-run, its jobs re-queued. Real
+/// devices and gangs, mixed sizes) through the cluster pool, one host killed mid-run, its jobs re-queued (Spread gangs
+/// are elastic: they re-acquire only the lost device and go on; re-queued if that fails). Real
 /// networking is not byte-deterministic; the invariants are: every job completes, granted = released + revoked +
 /// expired, and no device is oversubscribed (counted here, independently of what the hosts granted).
 /// </summary>
@@ -128,6 +129,7 @@ internal static class ClusterSimulateCommand
                     MemoryBytes = job.MemoryBytes,
                     DeviceCount = job.Devices,
                     Placement = job.Placement,
+                    Elastic = job.Elastic,
                 }, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is ClusterCapacityException or OrleansException or TimeoutException)
@@ -145,14 +147,25 @@ internal static class ClusterSimulateCommand
                 halfway();
             }
 
-            var finished = false;
-            try
+            var finished = await RunJobAsync(job, lease).ConfigureAwait(false);
+            if (!finished && job.Elastic && lease.LostParts.Count > 0 && lease.LostParts.Count < lease.Parts.Count)
             {
-                await Task.Delay(job.Duration, lease.Token).ConfigureAwait(false);
-                finished = true;
-            }
-            catch (OperationCanceledException) when (lease.Token.IsCancellationRequested)
-            {
+                // Re-form the gang: keep the surviving part, acquire only the lost device, run again.
+                try
+                {
+                    var reformed = await pool.ReacquireAsync(lease, cancellationToken).ConfigureAwait(false);
+                    run.Reserve(lease, -1);
+                    Interlocked.Increment(ref run.Revoked);
+                    Interlocked.Increment(ref run.Granted);
+                    Interlocked.Increment(ref run.Reformed);
+                    lease = reformed;
+                    run.Reserve(lease, +1);
+                    finished = await RunJobAsync(job, lease).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is ClusterCapacityException or OrleansException or TimeoutException)
+                {
+                    // Nothing to replace it with now: released and re-queued below, like any revoked job.
+                }
             }
 
             run.Reserve(lease, -1);
@@ -173,6 +186,20 @@ internal static class ClusterSimulateCommand
             }
 
             Interlocked.Increment(ref run.Completed);
+        }
+    }
+
+    /// <summary>Runs the job's work under the lease: true when it finished, false when the lease's token fired first.</summary>
+    private static async Task<bool> RunJobAsync(ClusterJob job, ClusterLease lease)
+    {
+        try
+        {
+            await Task.Delay(job.Duration, lease.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (lease.Token.IsCancellationRequested)
+        {
+            return false;
         }
     }
 
@@ -235,6 +262,9 @@ internal static class ClusterSimulateCommand
         public TimeSpan Duration { get; } = duration;
 
         public int Attempt { get; set; }
+
+        /// <summary>Spread gangs are elastic: on a host loss they re-acquire only the lost device.</summary>
+        public bool Elastic => Devices > 1 && Placement == GangPlacement.Spread;
     }
 
     internal sealed record LostHost(string Id, int AfterJobsStarted, TimeSpan? DetectedAfter);
@@ -256,6 +286,7 @@ internal static class ClusterSimulateCommand
 
         public int Completed;
         public int Requeued;
+        public int Reformed;
         public int Started;
         public int Granted;
         public int Released;
@@ -313,6 +344,7 @@ internal static class ClusterSimulateCommand
                 json.WriteNumber("jobs", jobs);
                 json.WriteNumber("jobsCompleted", run.Completed);
                 json.WriteNumber("jobsRequeued", run.Requeued);
+                json.WriteNumber("jobsReformed", run.Reformed);
                 json.WriteStartObject("leases");
                 json.WriteNumber("granted", run.Granted);
                 json.WriteNumber("released", run.Released);
@@ -359,7 +391,7 @@ internal static class ClusterSimulateCommand
 
         public void WriteTable(TextWriter output)
         {
-            output.WriteLine($"{hosts} hosts x {devices} devices, {jobs} jobs: {run.Completed} completed, {run.Requeued} re-queued, {elapsed.TotalSeconds:F1} s");
+            output.WriteLine($"{hosts} hosts x {devices} devices, {jobs} jobs: {run.Completed} completed, {run.Requeued} re-queued, {run.Reformed} elastic gangs re-formed, {elapsed.TotalSeconds:F1} s");
             output.WriteLine($"leases: {run.Granted} granted = {run.Released} released + {run.Revoked} revoked + {run.Expired} expired");
             output.WriteLine($"lost host: {lost.Id} after {lost.AfterJobsStarted} jobs started, seen dead after {(lost.DetectedAfter is { } s ? $"{s.TotalMilliseconds:F0} ms" : "(not seen)")}");
             output.WriteLine($"oversubscriptions: {run.Oversubscriptions}");
