@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using BenchmarkDotNet.Attributes;
 
@@ -26,18 +27,29 @@ public class ClusterLeaseBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        var clock = Stopwatch.StartNew();
         _cluster = LoopbackGpuCluster.StartAsync().GetAwaiter().GetResult();
         _pool = _cluster.Pool;
         _ping = _cluster.Client.GetGrain<IPingGrain>(0);
         CheckAsync().GetAwaiter().GetResult();
+        Console.WriteLine($"// {LoopbackGpuCluster.Hosts} host silos and the client started, every host in the view, every path checked: {clock.Elapsed.TotalSeconds:F1} s");
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    public void Cleanup()
+    {
+        var clock = Stopwatch.StartNew();
+        _cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Console.WriteLine($"// pool disposed, client and silos stopped: {clock.Elapsed.TotalSeconds:F1} s");
+    }
 
     /// <summary>One bare grain round trip, client → gateway → grain: what Orleans itself costs.</summary>
     [Benchmark(Baseline = true)]
     public Task GrainRoundTrip() => _ping.PingAsync();
+
+    /// <summary>The directory's view (three host reports of four devices): the first of an acquire's calls, alone.</summary>
+    [Benchmark]
+    public Task<ClusterGpuView> DirectoryView() => _pool.GetViewAsync();
 
     /// <summary>One device, 1 GiB: the directory's view, the reserve on the chosen host, the release.</summary>
     [Benchmark]
