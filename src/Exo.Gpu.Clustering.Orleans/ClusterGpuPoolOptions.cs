@@ -25,6 +25,9 @@ public sealed class ClusterGpuPoolOptions
     /// <summary>The longest TTL accepted: 1 h.</summary>
     public static readonly TimeSpan MaxTtl = TimeSpan.FromHours(1);
 
+    /// <summary>The default <see cref="ViewMaxAge"/>: 250 ms.</summary>
+    public static readonly TimeSpan DefaultViewMaxAge = TimeSpan.FromMilliseconds(250);
+
     /// <summary>The default <see cref="MaxAttempts"/>: 8.</summary>
     public const int DefaultMaxAttempts = 8;
 
@@ -48,6 +51,15 @@ public sealed class ClusterGpuPoolOptions
 
     /// <summary>The most planning rounds an acquire tries before it gives up with <see cref="ClusterCapacityException"/> (8 by default; 1 to <see cref="MaxMaxAttempts"/>).</summary>
     public int MaxAttempts { get; set; } = DefaultMaxAttempts;
+
+    /// <summary>
+    /// How old a directory view an acquire may plan its first round on (250 ms by default; 0 to 10 s; 0 fetches a view
+    /// for every acquire). The pool keeps the last view it fetched (for an acquire, <see cref="IClusterGpuPool.GetViewAsync"/>
+    /// or its departure watch), so a busy pool asks the one directory grain a few times a second instead of once per
+    /// acquire. Plans are only proposals: a host refuses what it cannot hold, with its fresh report, and later rounds
+    /// always fetch anew.
+    /// </summary>
+    public TimeSpan ViewMaxAge { get; set; } = DefaultViewMaxAge;
 
     /// <summary>The pause between rounds when nothing fits, multiplied by the round's number (50 ms by default; 0 to 10 s).</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(50);
@@ -90,6 +102,11 @@ public sealed class ClusterGpuPoolOptions
         if (RetryDelay < TimeSpan.Zero || RetryDelay > TimeSpan.FromSeconds(10))
         {
             errors.Add($"{nameof(RetryDelay)} must be 0 to 10 s, got {RetryDelay}");
+        }
+
+        if (ViewMaxAge < TimeSpan.Zero || ViewMaxAge > TimeSpan.FromSeconds(10))
+        {
+            errors.Add($"{nameof(ViewMaxAge)} must be 0 to 10 s, got {ViewMaxAge}");
         }
 
         return errors;

@@ -26,7 +26,8 @@ internal sealed class GpuHostGrain(GpuHostRuntime runtime) : Grain, IGpuHostGrai
     {
         runtime.RevokeIfCutOff();
         var (grant, refusal, existing) = runtime.Table.Reserve(requestId, memoryBytes, deviceCount, allowDegraded, ttl, prepare);
-        return Task.FromResult(new HostReserveResult { Grant = grant, Refusal = refusal, Existing = existing, Report = runtime.BuildReport() });
+        // A refusal carries the host's report so the caller replans on fresh numbers; a grant needs none.
+        return Task.FromResult(new HostReserveResult { Grant = grant, Refusal = refusal, Existing = existing, Report = grant is null ? runtime.BuildReport() : null });
     }
 
     public Task<HostLeaseStatus> CommitAsync(string requestId, TimeSpan ttl)

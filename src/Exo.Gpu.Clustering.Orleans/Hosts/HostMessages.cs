@@ -14,7 +14,7 @@ internal sealed class HostReserveResult
     [Id(1)]
     public string? Refusal { get; init; }
 
-    /// <summary>The host's report after the call (always present).</summary>
+    /// <summary>The host's report after a refusal; <see langword="null"/> with a grant.</summary>
     [Id(2)]
     public GpuHostReport? Report { get; init; }
 

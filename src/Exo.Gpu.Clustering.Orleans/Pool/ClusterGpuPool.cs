@@ -30,6 +30,10 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
     private readonly Queue<string> _endedOrder = new();
 
     private readonly CancellationTokenSource _stop = new();
+
+    /// <summary>The last view fetched and when (monotonic), for the first round of acquires (<see cref="ClusterGpuPoolOptions.ViewMaxAge"/>).</summary>
+    private (ClusterGpuView View, long FetchedAt)? _lastView;
+
     private Task _monitor = Task.CompletedTask;
     private bool _monitoring;
     private int _disposed;
@@ -191,13 +195,42 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
         }
 
         // Not held here: release wherever a live host holds it.
-        var view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, cancellationToken).ConfigureAwait(false);
+        var view = await FetchViewAsync(cancellationToken).ConfigureAwait(false);
         var results = await Task.WhenAll(view.Hosts.Select(h => ReleaseOnHostAsync(h.Host.HostId, requestId, cancellationToken))).ConfigureAwait(false);
         return Combine(results);
     }
 
-    public Task<ClusterGpuView> GetViewAsync(CancellationToken cancellationToken = default) =>
-        Directory.GetViewAsync().WaitAsync(_options.CallTimeout, cancellationToken);
+    public Task<ClusterGpuView> GetViewAsync(CancellationToken cancellationToken = default) => FetchViewAsync(cancellationToken);
+
+    /// <summary>Asks the directory for its view now and keeps it for the acquires that follow.</summary>
+    private async Task<ClusterGpuView> FetchViewAsync(CancellationToken cancellationToken)
+    {
+        var fetchedAt = _time.GetTimestamp();
+        var view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_lastView is not { } last || last.FetchedAt < fetchedAt)
+            {
+                _lastView = (view, fetchedAt);
+            }
+        }
+
+        return view;
+    }
+
+    /// <summary>The kept view when it is younger than <see cref="ClusterGpuPoolOptions.ViewMaxAge"/>, else a fetched one.</summary>
+    private ValueTask<ClusterGpuView> PlanningViewAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_lastView is { } last && _time.GetElapsedTime(last.FetchedAt) < _options.ViewMaxAge)
+            {
+                return ValueTask.FromResult(last.View);
+            }
+        }
+
+        return new ValueTask<ClusterGpuView>(FetchViewAsync(cancellationToken));
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -286,7 +319,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
             ClusterGpuView view;
             try
             {
-                view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, token).ConfigureAwait(false);
+                view = attempt == 1 ? await PlanningViewAsync(token).ConfigureAwait(false) : await FetchViewAsync(token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
             {
@@ -605,7 +638,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
             return;
         }
 
-        var view = await Directory.GetViewAsync().WaitAsync(_options.CallTimeout, stop).ConfigureAwait(false);
+        var view = await FetchViewAsync(stop).ConfigureAwait(false);
         var departed = view.Departed.ToHashSet();
         foreach (var lease in tracked)
         {

@@ -24,9 +24,10 @@ public class ClusterGpuPoolOptionsTests
             CallTimeout = TimeSpan.Zero,
             MaxAttempts = 0,
             RetryDelay = TimeSpan.FromSeconds(-1),
+            ViewMaxAge = TimeSpan.FromSeconds(11),
         }.Validate();
 
-        errors.Select(e => e.Split(' ')[0]).Should().Equal("LeaseTtl", "HolderDeadline", "RenewInterval", "PrepareTtl", "CallTimeout", "MaxAttempts", "RetryDelay");
+        errors.Select(e => e.Split(' ')[0]).Should().Equal("LeaseTtl", "HolderDeadline", "RenewInterval", "PrepareTtl", "CallTimeout", "MaxAttempts", "RetryDelay", "ViewMaxAge");
     }
 
     [Fact]

@@ -9,9 +9,10 @@ using Exo.Gpu.Clustering.Orleans.Tests.Cluster;
 namespace Exo.Gpu.Clustering.Orleans.Tests.Pool;
 
 /// <summary>
-/// The pool's renew loop and departure watch over fake grains on a fake clock: what fires a lease's token, and when.
+/// The pool over fake grains on a fake clock: what fires a lease's token, and when (its renew loop and departure
+/// watch), and how often it asks the directory.
 /// </summary>
-public sealed class ClusterGpuPoolMonitorTests
+public sealed class ClusterGpuPoolTests
 {
     private const long GiB = 1L << 30;
     private static readonly GpuHostIdentity Host = new("h1", 7);
@@ -30,9 +31,9 @@ public sealed class ClusterGpuPoolMonitorTests
         CallTimeout = TimeSpan.FromMinutes(5), // a hung call stays hung for the whole test
     };
 
-    public ClusterGpuPoolMonitorTests() => _clock = new CountingTime(_time);
+    public ClusterGpuPoolTests() => _clock = new CountingTime(_time);
 
-    private ClusterGpuPool NewPool() => new(FakeGrains.Create(_host, _directory), Options(), _clock);
+    private ClusterGpuPool NewPool(ClusterGpuPoolOptions? options = null) => new(FakeGrains.Create(_host, _directory), options ?? Options(), _clock);
 
     /// <summary>Acquires, then waits until the pool's two loops have their timers (they start on the thread pool), so no tick is missed.</summary>
     private async Task<ClusterLease> AcquireAsync(ClusterGpuPool pool, string id)
@@ -90,6 +91,51 @@ public sealed class ClusterGpuPoolMonitorTests
         _host.RenewCalls.Should().Be(60);
     }
 
+    [Fact]
+    public async Task AcquireAsync_ManyWithinViewMaxAge_OneDirectoryCallThenAFreshOne()
+    {
+        await using var pool = NewPool();
+        for (var i = 0; i < 10; i++)
+        {
+            await (await pool.AcquireAsync(new ClusterGpuRequest { RequestId = $"v{i}", MemoryBytes = GiB })).ReleaseAsync();
+        }
+
+        _directory.ViewCalls.Should().Be(1, "ten acquires inside 250 ms plan on one view");
+        _time.Advance(ClusterGpuPoolOptions.DefaultViewMaxAge);
+        await (await pool.AcquireAsync(new ClusterGpuRequest { RequestId = "v10", MemoryBytes = GiB })).ReleaseAsync();
+        _directory.ViewCalls.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task AcquireAsync_FirstRoundRefused_TheNextRoundFetchesAFreshView()
+    {
+        var options = Options();
+        options.RetryDelay = TimeSpan.Zero;
+        await using var pool = NewPool(options);
+        await (await pool.AcquireAsync(new ClusterGpuRequest { RequestId = "warm", MemoryBytes = GiB })).ReleaseAsync();
+        _host.RefuseNext = 1;
+
+        var lease = await pool.AcquireAsync(new ClusterGpuRequest { RequestId = "refused-once", MemoryBytes = GiB });
+
+        lease.Parts.Should().ContainSingle();
+        (_host.ReserveCalls, _directory.ViewCalls).Should().Be((3, 2), "the first round planned on the kept view; the refusal's round fetched anew");
+    }
+
+    [Fact]
+    public async Task AcquireAsync_ViewMaxAgeZero_EveryAcquireAsksTheDirectory()
+    {
+        var options = Options();
+        options.ViewMaxAge = TimeSpan.Zero;
+        await using var pool = NewPool(options);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await (await pool.AcquireAsync(new ClusterGpuRequest { RequestId = $"z{i}", MemoryBytes = GiB })).ReleaseAsync();
+        }
+
+        _directory.ViewCalls.Should().Be(3);
+    }
+
     private static async Task WaitForAsync(Func<bool> condition)
     {
         using var guard = new CancellationTokenSource(Guard);
@@ -124,8 +170,15 @@ public sealed class ClusterGpuPoolMonitorTests
     {
         private long _sequence;
         private int _renews;
+        private int _reserves;
+        private int _refuse;
 
         public bool RenewHangs { get; set; }
+
+        /// <summary>How many reserves to refuse from now on.</summary>
+        public int RefuseNext { set => Volatile.Write(ref _refuse, value); }
+
+        public int ReserveCalls => Volatile.Read(ref _reserves);
 
         public int RenewCalls => Volatile.Read(ref _renews);
 
@@ -137,12 +190,13 @@ public sealed class ClusterGpuPoolMonitorTests
             ValidFor = TimeSpan.FromSeconds(3),
         };
 
-        public Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare) =>
-            Task.FromResult(new HostReserveResult
-            {
-                Grant = new ClusterLeasePart { RequestId = requestId, Host = Host, DeviceUuids = ["GPU-1"], MemoryBytes = memoryBytes, Fence = new GpuFencingToken(Host.Generation, Interlocked.Increment(ref _sequence)) },
-                Report = Report(),
-            });
+        public Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare)
+        {
+            Interlocked.Increment(ref _reserves);
+            return Task.FromResult(Interlocked.Decrement(ref _refuse) >= 0
+                ? new HostReserveResult { Refusal = "busy", Report = Report() }
+                : new HostReserveResult { Grant = new ClusterLeasePart { RequestId = requestId, Host = Host, DeviceUuids = ["GPU-1"], MemoryBytes = memoryBytes, Fence = new GpuFencingToken(Host.Generation, Interlocked.Increment(ref _sequence)) } });
+        }
 
         public Task<HostLeaseStatus> CommitAsync(string requestId, TimeSpan ttl) => Task.FromResult(HostLeaseStatus.Held);
 
@@ -162,7 +216,11 @@ public sealed class ClusterGpuPoolMonitorTests
     /// <summary>The directory: the host's report, and the departed hosts the test sets.</summary>
     private sealed class FakeDirectoryGrain : IGpuDirectoryGrain
     {
+        private int _views;
+
         public IReadOnlyList<GpuHostIdentity> Departed { get; set; } = [];
+
+        public int ViewCalls => Volatile.Read(ref _views);
 
         public Task ReportAsync(GpuHostReport report) => Task.CompletedTask;
 
@@ -170,8 +228,11 @@ public sealed class ClusterGpuPoolMonitorTests
 
         public Task RemoveAsync(GpuHostIdentity host) => Task.CompletedTask;
 
-        public Task<ClusterGpuView> GetViewAsync() =>
-            Task.FromResult(new ClusterGpuView { Hosts = Departed.Contains(Host) ? [] : [FakeHostGrain.Report()], Departed = Departed });
+        public Task<ClusterGpuView> GetViewAsync()
+        {
+            Interlocked.Increment(ref _views);
+            return Task.FromResult(new ClusterGpuView { Hosts = Departed.Contains(Host) ? [] : [FakeHostGrain.Report()], Departed = Departed });
+        }
     }
 
     /// <summary>An <see cref="IGrainFactory"/> that hands out the two fakes (any other call fails the test).</summary>
