@@ -29,10 +29,7 @@ internal static class ClusterBenchCommand
         using var clientHost = builder.Build();
         await clientHost.StartAsync(cancellationToken).ConfigureAwait(false);
         await using var pool = clientHost.Services.GetRequiredService<IClusterClient>().CreateClusterGpuPool();
-        while ((await pool.GetViewAsync(cancellationToken).ConfigureAwait(false)).Hosts.Count < hosts)
-        {
-            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
-        }
+        await LoopbackCluster.WaitForHostsAsync(pool, hosts, cancellationToken).ConfigureAwait(false);
 
         // Warm up every path once per caller, then measure.
         await RunCallersAsync(pool, callers, TimeSpan.FromSeconds(1), 200, new List<double>(), cancellationToken).ConfigureAwait(false);

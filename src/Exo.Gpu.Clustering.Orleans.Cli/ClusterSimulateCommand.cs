@@ -36,7 +36,7 @@ internal static class ClusterSimulateCommand
             MaxAttempts = 3,
         });
         await using var poolScope = pool;
-        var view = await WaitForHostsAsync(pool, hosts, cancellationToken).ConfigureAwait(false);
+        var view = await LoopbackCluster.WaitForHostsAsync(pool, hosts, cancellationToken).ConfigureAwait(false);
         var capacity = view.Hosts.SelectMany(h => h.Devices.Select(d => (d.Uuid, h.Host.HostId, d.TotalMemoryBytes))).ToDictionary(d => d.Uuid);
         var run = new Run(jobs, capacity.ToDictionary(c => c.Key, c => (c.Value.HostId, c.Value.TotalMemoryBytes)));
         var killed = new TaskCompletionSource<LostHost>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -89,25 +89,6 @@ internal static class ClusterSimulateCommand
             var gang = maxGang > 1 && random.Next(4) == 0;
             return new ClusterJob(i, gang ? 2 : 1, random.Next(4, 41) * GiB, gang && random.Next(2) == 0 ? GangPlacement.Spread : GangPlacement.Pack, TimeSpan.FromMilliseconds(random.Next(50, 500)));
         })];
-    }
-
-    private static async Task<ClusterGpuView> WaitForHostsAsync(IClusterGpuPool pool, int hosts, CancellationToken cancellationToken)
-    {
-        for (var i = 0; ; i++)
-        {
-            var view = await pool.GetViewAsync(cancellationToken).ConfigureAwait(false);
-            if (view.Hosts.Count == hosts && view.Hosts.All(h => h.Devices.All(d => d.Health == Devices.GpuHealth.Healthy)))
-            {
-                return view;
-            }
-
-            if (i > 600)
-            {
-                throw new TimeoutException($"only {view.Hosts.Count} of {hosts} hosts reported healthy within 30 s");
-            }
-
-            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
-        }
     }
 
     private static async Task WorkAsync(IClusterGpuPool pool, Run run, Action halfway, CancellationToken cancellationToken)

@@ -172,6 +172,31 @@ internal sealed class LoopbackCluster : IAsyncDisposable
         _silos.Clear();
     }
 
+    /// <summary>Waits until the pool's view shows <paramref name="hosts"/> hosts, every device healthy; fails after 30 s.</summary>
+    /// <param name="pool">The pool to ask.</param>
+    /// <param name="hosts">How many hosts.</param>
+    /// <param name="cancellationToken">Stops the wait.</param>
+    /// <returns>The view that showed them.</returns>
+    public static async Task<ClusterGpuView> WaitForHostsAsync(IClusterGpuPool pool, int hosts, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var view = await pool.GetViewAsync(cancellationToken).ConfigureAwait(false);
+            if (view.Hosts.Count == hosts && view.Hosts.All(h => h.Devices.All(d => d.Health == Devices.GpuHealth.Healthy)))
+            {
+                return view;
+            }
+
+            if (clock.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new TimeoutException($"only {view.Hosts.Count} of {hosts} hosts reported healthy within 30 s");
+            }
+
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     internal static int[] FreePorts(int count)
     {
         var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
