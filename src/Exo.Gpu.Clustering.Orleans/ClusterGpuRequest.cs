@@ -36,6 +36,9 @@ public sealed class ClusterGpuRequest
     /// <summary>The longest request id accepted.</summary>
     public const int MaxRequestIdLength = 256;
 
+    /// <summary>Devices the request may not use (an elastic lease's replacements keep off its survivors' devices); <see langword="null"/> for none.</summary>
+    internal string[]? ExcludedDevices { get; init; }
+
     /// <summary>Separates a request id from the round of an elastic lease's replacement parts, in the id they are held under on their hosts.</summary>
     internal const char RoundSeparator = '\u001F';
 

@@ -29,8 +29,8 @@ public interface IClusterGpuPool : IAsyncDisposable
     /// <summary>
     /// Re-forms an <see cref="ClusterGpuRequest.Elastic"/> lease after its token fired: confirms the surviving parts
     /// with their hosts (one that no longer holds its part, or does not answer, counts as lost too), acquires only the
-    /// lost devices anew with the lease's placement (for <see cref="GangPlacement.StrictSpread"/>, on hosts the
-    /// survivors are not on), and returns a new lease over the survivors and the replacements, with a new token and
+    /// lost devices anew with the lease's placement (never on a survivor's device; for
+    /// <see cref="GangPlacement.StrictSpread"/>, only on hosts the survivors are not on), and returns a new lease over the survivors and the replacements, with a new token and
     /// the same request id. The old lease ends without releasing anything (its release then answers already
     /// released). A lease whose token has not fired is returned as it is; a retry returns the same new lease. When no
     /// replacement can be found the lease stays as it was, its survivors still held: try again later, or release it.

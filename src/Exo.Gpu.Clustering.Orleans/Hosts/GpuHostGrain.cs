@@ -22,10 +22,12 @@ internal sealed class GpuHostGrain(GpuHostRuntime runtime) : Grain, IGpuHostGrai
             : throw new InvalidOperationException($"The host grain '{key}' may activate only on GPU host '{key}', not on '{runtime.HostId}'.");
     }
 
-    public Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare)
+    public Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare, string[]? excludeDevices = null)
     {
         runtime.RevokeIfCutOff();
-        var (grant, refusal, existing) = runtime.Table.Reserve(requestId, memoryBytes, deviceCount, allowDegraded, ttl, prepare);
+        // The caller excludes devices cluster-wide; the host's selector knows only its own.
+        var mine = excludeDevices?.Where(uuid => runtime.Manager.Devices.Any(d => string.Equals(d.Uuid, uuid, StringComparison.Ordinal))).ToArray();
+        var (grant, refusal, existing) = runtime.Table.Reserve(requestId, memoryBytes, deviceCount, allowDegraded, ttl, prepare, mine is { Length: > 0 } ? mine : null);
         // A refusal carries the host's report so the caller replans on fresh numbers; a grant needs none.
         return Task.FromResult(new HostReserveResult { Grant = grant, Refusal = refusal, Existing = existing, Report = grant is null ? runtime.BuildReport() : null });
     }

@@ -68,8 +68,8 @@ internal sealed class HostLeaseTable
     /// <summary>Raised (outside the lock) when a lease ends by revocation or expiry, with its request id.</summary>
     public event Action<string, HostLeaseStatus>? Ended;
 
-    /// <summary>Reserves a part for <paramref name="requestId"/>, or returns the live one a retry finds.</summary>
-    public (ClusterLeasePart? Grant, string? Refusal, bool Existing) Reserve(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare)
+    /// <summary>Reserves a part for <paramref name="requestId"/> (never on a device in <paramref name="excludeDevices"/>), or returns the live one a retry finds.</summary>
+    public (ClusterLeasePart? Grant, string? Refusal, bool Existing) Reserve(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare, IReadOnlyList<string>? excludeDevices = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
         ArgumentOutOfRangeException.ThrowIfNegative(memoryBytes);
@@ -109,7 +109,7 @@ internal sealed class HostLeaseTable
                 return (null, $"{Host} grants nothing: {closed}", false);
             }
 
-            var request = new GpuRequest { MemoryBytes = memoryBytes, DeviceCount = deviceCount, AllowDegraded = allowDegraded };
+            var request = new GpuRequest { MemoryBytes = memoryBytes, DeviceCount = deviceCount, AllowDegraded = allowDegraded, ExcludeUuids = excludeDevices };
             GpuLease lease;
             try
             {

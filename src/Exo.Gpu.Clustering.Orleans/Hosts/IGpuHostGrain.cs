@@ -7,9 +7,9 @@ namespace Exo.Gpu.Clustering.Orleans.Hosts;
 [Alias("exo.gpu.IGpuHostGrain")]
 internal interface IGpuHostGrain : IGrainWithStringKey
 {
-    /// <summary>Reserves (or, for a retried request id, returns) a lease part.</summary>
+    /// <summary>Reserves (or, for a retried request id, returns) a lease part, never on a device in <paramref name="excludeDevices"/>.</summary>
     [Alias("reserve")]
-    Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare);
+    Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare, string[]? excludeDevices = null);
 
     /// <summary>Commits a prepared part, giving it <paramref name="ttl"/>.</summary>
     [Alias("commit")]

@@ -68,6 +68,10 @@ internal sealed partial class ClusterGpuPool
                 {
                     confirmed++;
                 }
+                else if (status == HostLeaseStatus.Released && !lease.Request.Elastic && !lease.IsLive)
+                {
+                    // A survivor of a revoked gang that the pool itself released: not lost to anything.
+                }
                 else
                 {
                     Lost(lease, part, $"host '{part.Host.HostId}' says the lease is {status}");

@@ -284,6 +284,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
                 Placement = original.Placement,
                 AllowDegraded = original.AllowDegraded,
                 Elastic = true,
+                ExcludedDevices = [.. survivors.SelectMany(p => p.DeviceUuids)], // a gang's devices are distinct
             };
 
             // StrictSpread keeps every device on a distinct host: the survivors' hosts are out.
@@ -367,7 +368,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
         excluded.Add(id);
         try
         {
-            var result = await Host(id).ReserveAsync(request.RequestId, request.MemoryBytes, devices, request.AllowDegraded, _options.LeaseTtl, prepare: false)
+            var result = await Host(id).ReserveAsync(request.RequestId, request.MemoryBytes, devices, request.AllowDegraded, _options.LeaseTtl, prepare: false, request.ExcludedDevices)
                 .WaitAsync(_options.CallTimeout, token).ConfigureAwait(false);
             if (result.Grant is { } grant)
             {
@@ -399,7 +400,7 @@ internal sealed partial class ClusterGpuPool : IClusterGpuPool
             var id = p.Host.Host.HostId;
             try
             {
-                var result = await Host(id).ReserveAsync(request.RequestId, request.MemoryBytes, p.Devices, request.AllowDegraded, _options.PrepareTtl, prepare: true)
+                var result = await Host(id).ReserveAsync(request.RequestId, request.MemoryBytes, p.Devices, request.AllowDegraded, _options.PrepareTtl, prepare: true, request.ExcludedDevices)
                     .WaitAsync(_options.CallTimeout, token).ConfigureAwait(false);
                 return (Id: id, result.Grant, Failure: result.Grant is null ? result.Refusal ?? $"{id} refused" : null, result.Report);
             }

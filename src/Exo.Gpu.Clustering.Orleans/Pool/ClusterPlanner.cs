@@ -95,7 +95,8 @@ internal static class ClusterPlanner
 
     private static bool Usable(GpuHostDeviceReport device, ClusterGpuRequest request) =>
         (device.Health == GpuHealth.Healthy || (request.AllowDegraded && device.Health == GpuHealth.Degraded))
-        && device.FreeBytes >= request.MemoryBytes;
+        && device.FreeBytes >= request.MemoryBytes
+        && (request.ExcludedDevices is not { } excluded || Array.IndexOf(excluded, device.Uuid) < 0);
 
     private static long Tightest(GpuHostReport host, ClusterGpuRequest request)
     {

@@ -128,6 +128,48 @@ public sealed class ElasticGangTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Gang_ElasticReacquire_NeverPutsAReplacementOnASurvivorsDevice()
+    {
+        var (silo, victim) = await StartVictimAsync("A-device-");
+        var fillers = new List<ClusterLease>();
+        await using var pool = fixture.NewPool();
+        try
+        {
+            var lease = await pool.AcquireAsync(Spread4("distinct-", elastic: true));
+            var survivorDevices = lease.Parts.Where(p => p.Host.HostId != victim).SelectMany(p => p.DeviceUuids).ToList();
+
+            // 70 GiB fits only on a device with nothing on it: the four left (one per shared host, one on the victim).
+            for (var i = 0; i < 4; i++)
+            {
+                fillers.Add(await pool.AcquireAsync(new ClusterGpuRequest { RequestId = "filler-" + Guid.NewGuid(), MemoryBytes = 70 * GiB }));
+            }
+
+            fillers.SelectMany(f => f.Parts).SelectMany(p => p.DeviceUuids).Should().NotIntersectWith(survivorDevices);
+            await fixture.KillAsync(silo);
+            await FiredAsync(lease).WaitAsync(Guard);
+
+            // Only the survivors' own devices have 20 GiB free now: a gang never takes one device twice.
+            await pool.Invoking(p => p.ReacquireAsync(lease)).Should().ThrowAsync<ClusterCapacityException>();
+            var freed = fillers.First(f => f.Parts[0].Host.HostId != victim);
+            await freed.ReleaseAsync();
+            var next = await pool.ReacquireAsync(lease);
+
+            next.Parts[^1].DeviceUuids.Should().Equal(freed.Parts[0].DeviceUuids);
+            next.Parts.SelectMany(p => p.DeviceUuids).Should().OnlyHaveUniqueItems();
+            await next.ReleaseAsync();
+        }
+        finally
+        {
+            foreach (var filler in fillers)
+            {
+                await filler.ReleaseAsync();
+            }
+
+            await DroppedAsync(victim);
+        }
+    }
+
+    [Fact]
     public async Task Acquire_RequestIdWithTheRoundSeparator_Refused()
     {
         await using var pool = fixture.NewPool();

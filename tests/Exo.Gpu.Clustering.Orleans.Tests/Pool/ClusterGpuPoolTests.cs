@@ -190,7 +190,7 @@ public sealed class ClusterGpuPoolTests
             ValidFor = TimeSpan.FromSeconds(3),
         };
 
-        public Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare)
+        public Task<HostReserveResult> ReserveAsync(string requestId, long memoryBytes, int deviceCount, bool allowDegraded, TimeSpan ttl, bool prepare, string[]? excludeDevices = null)
         {
             Interlocked.Increment(ref _reserves);
             return Task.FromResult(Interlocked.Decrement(ref _refuse) >= 0
