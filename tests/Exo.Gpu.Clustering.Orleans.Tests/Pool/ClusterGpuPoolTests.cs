@@ -39,7 +39,11 @@ public sealed class ClusterGpuPoolTests
     private async Task<ClusterLease> AcquireAsync(ClusterGpuPool pool, string id)
     {
         var lease = await pool.AcquireAsync(new ClusterGpuRequest { RequestId = id, MemoryBytes = GiB });
-        await WaitForAsync(() => _clock.Timers >= 3); // the lease's deadline, the renew loop, the departure watch
+        for (var timer = 0; timer < 3; timer++) // the lease's deadline, the renew loop, the departure watch
+        {
+            (await _clock.TimerCreated.WaitAsync(Guard)).Should().BeTrue("the pool creates its timers as it starts");
+        }
+
         return lease;
     }
 
@@ -82,9 +86,8 @@ public sealed class ClusterGpuPoolTests
 
         for (var second = 0; second < 60; second++)
         {
-            var renews = _host.RenewCalls;
             _time.Advance(TimeSpan.FromSeconds(1));
-            await WaitForAsync(() => _host.RenewCalls > renews);
+            (await _host.Renewed.WaitAsync(Guard)).Should().BeTrue("each tick sends one renew");
         }
 
         lease.Token.IsCancellationRequested.Should().BeFalse("every renew was confirmed: six holder deadlines passed quietly");
@@ -136,21 +139,10 @@ public sealed class ClusterGpuPoolTests
         _directory.ViewCalls.Should().Be(3);
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        using var guard = new CancellationTokenSource(Guard);
-        while (!condition())
-        {
-            await Task.Delay(1, guard.Token); // the pool's loops run on the thread pool once the fake clock ticks
-        }
-    }
-
-    /// <summary>The fake clock, counting the timers created on it.</summary>
+    /// <summary>The fake clock, signalling every timer created on it (the pool's loops start on the thread pool).</summary>
     private sealed class CountingTime(FakeTimeProvider inner) : TimeProvider
     {
-        private int _timers;
-
-        public int Timers => Volatile.Read(ref _timers);
+        public SemaphoreSlim TimerCreated { get; } = new(0);
 
         public override long TimestampFrequency => inner.TimestampFrequency;
 
@@ -160,8 +152,9 @@ public sealed class ClusterGpuPoolTests
 
         public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
         {
-            Interlocked.Increment(ref _timers);
-            return inner.CreateTimer(callback, state, dueTime, period);
+            var timer = inner.CreateTimer(callback, state, dueTime, period);
+            TimerCreated.Release();
+            return timer;
         }
     }
 
@@ -181,6 +174,9 @@ public sealed class ClusterGpuPoolTests
         public int ReserveCalls => Volatile.Read(ref _reserves);
 
         public int RenewCalls => Volatile.Read(ref _renews);
+
+        /// <summary>Released at every renew call.</summary>
+        public SemaphoreSlim Renewed { get; } = new(0);
 
         public static GpuHostReport Report() => new()
         {
@@ -203,6 +199,7 @@ public sealed class ClusterGpuPoolTests
         public Task<HostLeaseStatus[]> RenewAsync(string[] requestIds, TimeSpan ttl)
         {
             Interlocked.Increment(ref _renews);
+            Renewed.Release();
             return RenewHangs ? new TaskCompletionSource<HostLeaseStatus[]>().Task : Task.FromResult(requestIds.Select(_ => HostLeaseStatus.Held).ToArray());
         }
 
